@@ -1,0 +1,193 @@
+"""Face-identity backbones for CSIM: ArcFace (insightface buffalo_l ``w600k_r50.onnx``) and dlib's ResNet.
+
+ArcFace follows insightface's ``ArcFaceONNX`` exactly:
+
+- the crop is the 112x112 5-point similarity warp of ``norm_crop`` (kling.curate.align);
+- insightface reads images as BGR and calls ``cv2.dnn.blobFromImages(..., swapRB=True)``, so the network sees
+  **RGB**; our frames are already RGB, so no channel swap happens here;
+- pixels are ``(x - 127.5) / 127.5``, unless the graph starts with its own ``Sub``/``Mul`` nodes (old MXNet
+  exports), in which case insightface feeds raw pixels (mean 0, std 1) and so do we;
+- the output (512-d for w600k_r50) is L2-normalised; similarity is the cosine (a dot product).
+
+The weights come from the registry (``kling.weights.resolve("arcface_w600k_r50")``); when they are missing the
+caller reports the metric ``unavailable`` with the registry's reason, never runs random weights.
+
+dlib is the offline backbone (face_recognition_models ships its weights). Its numbers live on another scale
+(same person ~0.99, different ~0.8) and are never ranked against ArcFace: every result names its backbone and
+the weight file's sha256.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+ARCFACE = "arcface"
+DLIB = "dlib"
+BACKBONES = (ARCFACE, DLIB)
+ARCFACE_WEIGHT_NAME = "arcface_w600k_r50"
+ARCFACE_INPUT_SIZE = 112
+
+
+class BackboneUnavailable(Exception):
+    """The backbone cannot run here (weights missing, hash mismatch); ``reason`` goes into the result."""
+
+    def __init__(self, reason: str, fetch_command: str | None = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.fetch_command = fetch_command
+
+
+@dataclass(frozen=True)
+class Face:
+    """One face to embed: its 5 landmarks (insightface order) and, when known, dlib's 68 landmarks and box."""
+
+    lm5: np.ndarray  # (5, 2) float, x/y in image pixels
+    lm68: np.ndarray | None = None  # (68, 2)
+    box: tuple[float, float, float, float] | None = None  # x0, y0, x1, y1
+
+
+class FaceBackbone(Protocol):
+    name: str  # backbone id written into every row ("arcface_w600k_r50", "dlib_resnet_v1")
+    sha256: str  # of the weight file actually loaded
+    dim: int
+
+    def embed(self, image: np.ndarray, faces: list[Face]) -> np.ndarray:
+        """(len(faces), dim) float32, L2-normalised rows, for RGB uint8 ``image``."""
+        ...
+
+
+def l2_normalise(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float32)
+    n = np.linalg.norm(x, axis=-1, keepdims=True)
+    return x / np.maximum(n, 1e-12)
+
+
+def _file_sha256(path: Path) -> str:
+    from kling.hashing import file_sha256
+
+    return file_sha256(path)
+
+
+def _graph_normalises_itself(model_path: Path) -> bool:
+    """insightface's test: Sub and Mul among the first 8 nodes means an MXNet export that normalises inside."""
+    import onnx
+
+    graph = onnx.load(str(model_path), load_external_data=False).graph
+    names = [node.name for node in graph.node[:8]]
+    has_sub = any(n.startswith("Sub") or n.startswith("_minus") for n in names)
+    has_mul = any(n.startswith("Mul") or n.startswith("_mul") for n in names)
+    return has_sub and has_mul
+
+
+class ArcFaceONNX:
+    """ArcFace recogniser through onnxruntime, preprocessing as insightface's ``ArcFaceONNX.get``."""
+
+    name = ARCFACE_WEIGHT_NAME
+
+    def __init__(self, model_path: str | Path, sha256: str | None = None, providers: list[str] | None = None):
+        import onnxruntime as ort
+
+        self.model_path = Path(model_path)
+        opts = ort.SessionOptions()
+        opts.log_severity_level = 3
+        try:
+            self.session = ort.InferenceSession(
+                str(self.model_path), sess_options=opts, providers=providers or ["CPUExecutionProvider"]
+            )
+        except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph types
+            raise ValueError(f"cannot load ArcFace ONNX {self.model_path}: {exc}") from exc
+        inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
+        if len(inputs) != 1 or len(outputs) != 1:
+            raise ValueError(f"{self.model_path}: expected 1 input and 1 output, got {len(inputs)} and {len(outputs)}")
+        shape = list(inputs[0].shape)
+        if len(shape) != 4 or shape[1] != 3 or shape[2] != ARCFACE_INPUT_SIZE or shape[3] != ARCFACE_INPUT_SIZE:
+            raise ValueError(f"{self.model_path}: input shape {shape}, expected [N, 3, 112, 112]")
+        out_shape = list(outputs[0].shape)
+        if len(out_shape) != 2 or not isinstance(out_shape[1], int):
+            raise ValueError(f"{self.model_path}: output shape {out_shape}, expected [N, D]")
+        self.input_name = inputs[0].name
+        self.output_name = outputs[0].name
+        self.dim = int(out_shape[1])
+        # A fixed batch dimension (e.g. 1) means one crop per run.
+        self.max_batch = shape[0] if isinstance(shape[0], int) and shape[0] > 0 else 64
+        if _graph_normalises_itself(self.model_path):
+            self.input_mean, self.input_std = 0.0, 1.0
+        else:
+            self.input_mean, self.input_std = 127.5, 127.5
+        self.sha256 = sha256 or _file_sha256(self.model_path)
+
+    def blob(self, crops_rgb: np.ndarray) -> np.ndarray:
+        """(n,112,112,3) uint8 RGB -> (n,3,112,112) float32 network input."""
+        x = np.asarray(crops_rgb, dtype=np.float32)
+        x = (x - np.float32(self.input_mean)) / np.float32(self.input_std)
+        return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+
+    def embed_crops(self, crops_rgb: np.ndarray) -> np.ndarray:
+        """Embeddings of already aligned crops, L2-normalised."""
+        crops_rgb = np.asarray(crops_rgb)
+        if crops_rgb.ndim == 3:
+            crops_rgb = crops_rgb[None]
+        if crops_rgb.shape[1:] != (ARCFACE_INPUT_SIZE, ARCFACE_INPUT_SIZE, 3):
+            raise ValueError(f"ArcFace crops must be (n,112,112,3), got {crops_rgb.shape}")
+        out = []
+        for i in range(0, len(crops_rgb), self.max_batch):
+            blob = self.blob(crops_rgb[i : i + self.max_batch])
+            out.append(self.session.run([self.output_name], {self.input_name: blob})[0])
+        if not out:
+            return np.zeros((0, self.dim), np.float32)
+        return l2_normalise(np.concatenate(out).reshape(len(crops_rgb), -1))
+
+    def embed(self, image: np.ndarray, faces: list[Face]) -> np.ndarray:
+        from kling.curate.align import norm_crop
+
+        if not faces:
+            return np.zeros((0, self.dim), np.float32)
+        crops = np.stack([norm_crop(image, np.asarray(f.lm5, np.float32), ARCFACE_INPUT_SIZE) for f in faces])
+        return self.embed_crops(crops)
+
+
+def load_arcface(path: str | Path | None = None, verify: bool = True) -> ArcFaceONNX:
+    """ArcFace from the weights registry (or an explicit file); raises BackboneUnavailable when missing."""
+    from kling.weights import WeightsUnavailable, resolve
+
+    try:
+        resolved = resolve(ARCFACE_WEIGHT_NAME, path=path, verify=verify)
+    except WeightsUnavailable as exc:
+        raise BackboneUnavailable(exc.reason, getattr(exc, "fetch_command", None)) from exc
+    return ArcFaceONNX(resolved)
+
+
+class DlibResNet:
+    """dlib's face-recognition ResNet (128-d), through kling.curate.embed's loader."""
+
+    name = "dlib_resnet_v1"
+    dim = 128
+
+    def __init__(self):
+        from kling.curate import embed as dlib_embed
+
+        self._embed = dlib_embed
+        self.weight_path = Path(dlib_embed.recognition_model_path())
+        self.sha256 = _file_sha256(self.weight_path)
+
+    def embed(self, image: np.ndarray, faces: list[Face]) -> np.ndarray:
+        if not faces:
+            return np.zeros((0, self.dim), np.float32)
+        vecs = self._embed.embed_faces(image, faces)
+        return l2_normalise(np.asarray(vecs, np.float32).reshape(len(faces), self.dim))
+
+
+def load_backbone(name: str, weights_path: str | Path | None = None, verify: bool = True) -> FaceBackbone:
+    """``arcface`` or ``dlib``; raises BackboneUnavailable with a reason when it cannot run here."""
+    if name == ARCFACE:
+        return load_arcface(weights_path, verify=verify)
+    if name == DLIB:
+        try:
+            return DlibResNet()
+        except (ImportError, FileNotFoundError, OSError) as exc:
+            raise BackboneUnavailable(f"dlib backbone unavailable: {exc}") from exc
+    raise ValueError(f"unknown backbone {name!r}; choose one of {BACKBONES}")

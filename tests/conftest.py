@@ -1,0 +1,40 @@
+"""Shared fixtures. Tests make their own data; ../shared/data is optional and skipped when absent."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("KLING_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The real clips and faces of ../shared/data, or skip."""
+    if not (SHARED_DATA / "clips").is_dir():
+        pytest.skip(f"shared test data absent ({SHARED_DATA})")
+    return SHARED_DATA
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path_factory, monkeypatch):
+    """Every test writes under its own KLING_HOME / KLING_WEIGHTS, never the user's cache."""
+    home = tmp_path_factory.mktemp("kling_home")
+    monkeypatch.setenv("KLING_HOME", str(home))
+    monkeypatch.setenv("KLING_WEIGHTS", str(home / "weights"))
+    yield
+
+
+@pytest.fixture(scope="session")
+def demo_corpus(tmp_path_factory):
+    """The default demo corpus, generated once per test session (about a minute of CPU).
+
+    Returns the manifest object of kling.demo.generate_corpus; the clips are in manifest's directory.
+    """
+    from kling.demo import generate_corpus
+
+    out = tmp_path_factory.mktemp("demo_corpus")
+    return generate_corpus(out)
