@@ -19,11 +19,13 @@ the weight file's sha256.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol, Sequence
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from kling.curate.detect import Detection
 
 ARCFACE = "arcface"
 DLIB = "dlib"
@@ -41,22 +43,14 @@ class BackboneUnavailable(Exception):
         self.fetch_command = fetch_command
 
 
-@dataclass(frozen=True)
-class Face:
-    """One face to embed: its 5 landmarks (insightface order) and, when known, dlib's 68 landmarks and box."""
-
-    lm5: np.ndarray  # (5, 2) float, x/y in image pixels
-    lm68: np.ndarray | None = None  # (68, 2)
-    box: tuple[float, float, float, float] | None = None  # x0, y0, x1, y1
-
-
 class FaceBackbone(Protocol):
     name: str  # backbone id written into every row ("arcface_w600k_r50", "dlib_resnet_v1")
     sha256: str  # of the weight file actually loaded
     dim: int
 
-    def embed(self, image: np.ndarray, faces: list[Face]) -> np.ndarray:
-        """(len(faces), dim) float32, L2-normalised rows, for RGB uint8 ``image``."""
+    def embed(self, image: np.ndarray, faces: Sequence[Detection]) -> np.ndarray:
+        """(len(faces), dim) float32, L2-normalised rows, for the faces (kling.curate.detect.Detection) of an RGB
+        uint8 ``image``."""
         ...
 
 
@@ -66,10 +60,10 @@ def l2_normalise(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(n, 1e-12)
 
 
-def _file_sha256(path: Path) -> str:
-    from kling.hashing import file_sha256
+def sha256_of(path: Path) -> str:
+    from kling.weights import sha256_of as cached_sha256  # cached on (path, size, mtime)
 
-    return file_sha256(path)
+    return cached_sha256(path)
 
 
 def _graph_normalises_itself(model_path: Path) -> bool:
@@ -118,7 +112,7 @@ class ArcFaceONNX:
             self.input_mean, self.input_std = 0.0, 1.0
         else:
             self.input_mean, self.input_std = 127.5, 127.5
-        self.sha256 = sha256 or _file_sha256(self.model_path)
+        self.sha256 = sha256 or sha256_of(self.model_path)
 
     def blob(self, crops_rgb: np.ndarray) -> np.ndarray:
         """(n,112,112,3) uint8 RGB -> (n,3,112,112) float32 network input."""
@@ -141,50 +135,52 @@ class ArcFaceONNX:
             return np.zeros((0, self.dim), np.float32)
         return l2_normalise(np.concatenate(out).reshape(len(crops_rgb), -1))
 
-    def embed(self, image: np.ndarray, faces: list[Face]) -> np.ndarray:
+    def embed(self, image: np.ndarray, faces: Sequence[Detection]) -> np.ndarray:
         from kling.curate.align import norm_crop
 
-        if not faces:
+        if not len(faces):
             return np.zeros((0, self.dim), np.float32)
         crops = np.stack([norm_crop(image, np.asarray(f.lm5, np.float32), ARCFACE_INPUT_SIZE) for f in faces])
         return self.embed_crops(crops)
 
 
-def load_arcface(path: str | Path | None = None, verify: bool = True) -> ArcFaceONNX:
-    """ArcFace from the weights registry (or an explicit file); raises BackboneUnavailable when missing."""
+def load_arcface(path: str | Path | None = None) -> ArcFaceONNX:
+    """ArcFace from the weights registry (or an explicit file); raises BackboneUnavailable when missing.
+
+    An explicit ``path`` (a user's copy, a file a test made) is used as given; its sha256 goes into every row,
+    so it can never pass for the official file.
+    """
     from kling.weights import WeightsUnavailable, resolve
 
     try:
-        resolved = resolve(ARCFACE_WEIGHT_NAME, path=path, verify=verify)
+        resolved = resolve(ARCFACE_WEIGHT_NAME, path=path)
     except WeightsUnavailable as exc:
         raise BackboneUnavailable(exc.reason, getattr(exc, "fetch_command", None)) from exc
     return ArcFaceONNX(resolved)
 
 
 class DlibResNet:
-    """dlib's face-recognition ResNet (128-d), through kling.curate.embed's loader."""
+    """dlib's face-recognition ResNet (128-d) through kling.curate.embed, rows L2-normalised for cosine."""
 
-    name = "dlib_resnet_v1"
-    dim = 128
+    def __init__(self, model_path: str | Path | None = None):
+        from kling.curate.embed import DlibFaceEncoder
 
-    def __init__(self):
-        from kling.curate import embed as dlib_embed
+        self._encoder = DlibFaceEncoder(model_path)
+        self.name = self._encoder.name
+        self.dim = self._encoder.dim
+        self.weight_path = self._encoder.model_path
+        self.sha256 = self._encoder.backbone_sha256
 
-        self._embed = dlib_embed
-        self.weight_path = Path(dlib_embed.recognition_model_path())
-        self.sha256 = _file_sha256(self.weight_path)
-
-    def embed(self, image: np.ndarray, faces: list[Face]) -> np.ndarray:
-        if not faces:
+    def embed(self, image: np.ndarray, faces: Sequence[Detection]) -> np.ndarray:
+        if not len(faces):
             return np.zeros((0, self.dim), np.float32)
-        vecs = self._embed.embed_faces(image, faces)
-        return l2_normalise(np.asarray(vecs, np.float32).reshape(len(faces), self.dim))
+        return l2_normalise(self._encoder.embed(image, faces))
 
 
-def load_backbone(name: str, weights_path: str | Path | None = None, verify: bool = True) -> FaceBackbone:
+def load_backbone(name: str, weights_path: str | Path | None = None) -> FaceBackbone:
     """``arcface`` or ``dlib``; raises BackboneUnavailable with a reason when it cannot run here."""
     if name == ARCFACE:
-        return load_arcface(weights_path, verify=verify)
+        return load_arcface(weights_path)
     if name == DLIB:
         try:
             return DlibResNet()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +31,11 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Detection:
-    """One face in one frame. Box and points are in full-frame pixels."""
+    """One face in one frame. Box and points are in full-frame pixels.
+
+    `score` is the detector's own: SCRFD a probability in [0, 1]; dlib HOG an SVM margin (> 0,
+    typically 0.5-3), so thresholds are not portable between detectors.
+    """
 
     x0: float
     y0: float
@@ -97,7 +102,10 @@ class DlibDetector:
         self.detect_side = detect_side
         self.upsample = int(upsample)
         self.min_score = float(min_score)
-        self._hog = dlib.get_frontal_face_detector()
+        # dlib's object_detector keeps its image pyramid in the object (not thread-safe): one per
+        # worker thread. The shape predictor is const at run time and shared.
+        self._local = threading.local()
+        self._new_hog = dlib.get_frontal_face_detector
         self._lm = Dlib68Predictor() if landmarks else None
         self.threads = threads or default_threads()
         self._pool = ThreadPoolExecutor(self.threads) if self.threads > 1 else None
@@ -125,7 +133,10 @@ class DlibDetector:
             small = cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
         # HOG on grey: ~25 % faster than on RGB with the same boxes on our clips.
         grey = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
-        rects, scores, _ = self._hog.run(grey, self.upsample, self.min_score)
+        hog = getattr(self._local, "hog", None)
+        if hog is None:
+            hog = self._local.hog = self._new_hog()
+        rects, scores, _ = hog.run(grey, self.upsample, self.min_score)
         sx = w / small.shape[1]
         sy = h / small.shape[0]
         out = []

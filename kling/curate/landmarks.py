@@ -7,6 +7,7 @@ centre, nose tip, image-left mouth corner, image-right mouth corner.
 from __future__ import annotations
 
 import importlib.util
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -95,6 +96,15 @@ def box_from_lm5(lm5: np.ndarray) -> tuple[float, float, float, float]:
     return (float(cx - half), float(cy - half), float(cx + half), float(cy + half))
 
 
+@lru_cache(maxsize=4)
+def _load_shape_predictor(path: str):
+    """One loaded predictor per file (the 68-point model is 100 MB and takes ~1 s to load); dlib's
+    shape_predictor is read-only at run time, so detectors and threads share it."""
+    import dlib
+
+    return dlib.shape_predictor(path)
+
+
 class Dlib68Predictor:
     """dlib's 68-point shape predictor (iBUG-300W, from face_recognition_models)."""
 
@@ -102,7 +112,7 @@ class Dlib68Predictor:
         import dlib
 
         self.model_path = Path(model_path) if model_path else dlib_model_path("shape_68")
-        self._predictor = dlib.shape_predictor(str(self.model_path))
+        self._predictor = _load_shape_predictor(str(self.model_path.resolve()))
         self._dlib = dlib
 
     def shape(self, image: np.ndarray, box) -> object:

@@ -78,7 +78,7 @@ def distance2bbox(points: np.ndarray, dist: np.ndarray) -> np.ndarray:
 
 def distance2kps(points: np.ndarray, dist: np.ndarray) -> np.ndarray:
     """(n, 2k) offsets -> (n, k, 2) points."""
-    return (dist.reshape(len(dist), -1, 2) + points[:, None, :]).astype(np.float32)
+    return (dist.reshape(len(dist), dist.shape[1] // 2, 2) + points[:, None, :]).astype(np.float32)
 
 
 def nms(boxes: np.ndarray, scores: np.ndarray, thresh: float) -> list[int]:

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pandas as pd
 
 DEFAULT_THRESHOLD = 27.0
 DEFAULT_MIN_SCENE_LEN = 15
@@ -207,6 +208,19 @@ class ShotDetector:
             return []
         bounds = [first] + [c for c in self._cuts if first < c < end] + [end]
         return [Shot(i, a, b) for i, (a, b) in enumerate(zip(bounds[:-1], bounds[1:]))]
+
+
+def shots_to_frame(shots: list[Shot], fps: float = 25.0) -> pd.DataFrame:
+    """Shots as a table (shot, start_frame, end_frame exclusive, start_s, end_s) for Parquet."""
+    df = pd.DataFrame({"shot": [s.index for s in shots], "start_frame": [s.start_frame for s in shots],
+                       "end_frame": [s.end_frame for s in shots]}, dtype="int32")
+    df["start_s"] = df["start_frame"] / fps
+    df["end_s"] = df["end_frame"] / fps
+    return df
+
+
+def shots_from_frame(df: pd.DataFrame) -> list[Shot]:
+    return [Shot(int(r.shot), int(r.start_frame), int(r.end_frame)) for r in df.itertuples(index=False)]
 
 
 def detect_shots(

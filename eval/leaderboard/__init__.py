@@ -1,0 +1,1 @@
+"""Leaderboard rows in the long format of DESIGN.md section 3."""

@@ -1,0 +1,211 @@
+"""A self-trained sync expert: the SyncNet architecture, narrower and on small crops, trained on curated clips.
+
+Why it exists: the official weights cannot be downloaded offline, and the demo profile still needs a
+lip-sync evaluator and a curation filter. Its numbers are labelled ``syncnet-expert-demo`` with their own
+protocol version and are never ranked with official ``syncnet_v2`` numbers.
+
+Input protocol (differs from the official net on purpose, for CPU training): the same reference face
+crop (eval.sync.crop, 224x224) downscaled to ``lip_size`` (64) with area interpolation, BGR order like the
+official; audio, MFCC, 5-frame / 20-MFCC windows and the offset scoring are unchanged.
+
+Training (self-supervised): for a run of ``seg`` consecutive lip windows of one clip, the candidates are
+the audio windows at offsets -15..+15 of the same clip (the true one at offset 0; the others are the
+"shifted" negatives) and of another clip at the same positions ("mismatched" negatives). The loss is a
+softmax cross-entropy over -distance * scale, so the distance curve the metric reads is what is trained.
+Seeds fix the data order and initialisation; checkpoints (state dict + optimiser + JSON metadata) are
+written every ``checkpoint_every`` steps, and training resumes from the latest one.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from eval.sync.audio import SAMPLES_PER_FRAME, compute_mfcc, frames_covered, to_int16_scale
+from eval.sync.engine import FusedSyncNet
+from eval.sync.model import LIP_FRAMES, MFCC_WINDOW, SyncNet, SyncNetConfig, load_syncnet
+from eval.sync.score import EXPERT_PROTOCOL_VERSION, VSHIFT
+
+log = logging.getLogger(__name__)
+
+EXPERT_NAME = "syncnet-expert-demo"
+EXPERT_CONFIG = SyncNetConfig(width=0.25, fc_dim=128, lip_size=64)
+CHECKPOINT = "expert.pt"  # weights only (what evaluators load)
+STATE = "train_state.pt"  # weights + optimiser (what training resumes from)
+META = "expert.json"
+
+
+def prep_crops(crops: np.ndarray, lip_size: int = EXPERT_CONFIG.lip_size) -> np.ndarray:
+    """224x224 RGB face crops (n, 224, 224, 3) -> the expert's input frames (n, lip_size, lip_size, 3)."""
+    if len(crops) == 0:
+        return np.zeros((0, lip_size, lip_size, 3), np.uint8)
+    return np.stack([cv2.resize(c, (lip_size, lip_size), interpolation=cv2.INTER_AREA) for c in crops])
+
+
+@dataclass
+class ExpertClip:
+    """One training clip: expert-size frames (RGB) and its MFCC; n usable windows."""
+
+    id: str
+    frames: np.ndarray  # (n, s, s, 3) uint8 RGB
+    mfcc: np.ndarray  # (13, M)
+
+    @property
+    def n_windows(self) -> int:
+        # lip windows need 5 frames; audio window i needs MFCC columns 4i..4i+19
+        return max(0, min(len(self.frames) - LIP_FRAMES + 1, (self.mfcc.shape[1] - MFCC_WINDOW) // 4 + 1))
+
+    @staticmethod
+    def from_arrays(clip_id: str, crops224: np.ndarray, audio: np.ndarray, lip_size: int = EXPERT_CONFIG.lip_size) -> "ExpertClip":
+        n = min(len(crops224), frames_covered(len(audio)))
+        return ExpertClip(clip_id, prep_crops(crops224[:n], lip_size),
+                          compute_mfcc(to_int16_scale(audio[: n * SAMPLES_PER_FRAME])))
+
+
+@dataclass
+class TrainConfig:
+    steps: int = 400
+    seg: int = 24  # consecutive lip windows per segment
+    segments: int = 4  # segments (clips) per step
+    lr: float = 2e-3
+    seed: int = 0
+    checkpoint_every: int = 100
+    threads: int | None = None
+    arch: SyncNetConfig = field(default_factory=lambda: EXPERT_CONFIG)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["arch"] = self.arch.to_dict()
+        return d
+
+
+class _Trainee(torch.nn.Module):
+    def __init__(self, arch: SyncNetConfig):
+        super().__init__()
+        self.net = SyncNet(arch)
+        self.log_scale = torch.nn.Parameter(torch.tensor(1.0))  # softmax temperature on distances
+
+
+def _segment(clip: ExpertClip, start: int, seg: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Lip windows start..start+seg-1 (N, 3, 5, s, s) BGR float, and audio windows start-15..start+seg+14
+    (zero-padded outside the clip, as the metric pads features) as (M, 1, 13, 20) plus a validity mask."""
+    fr = torch.from_numpy(clip.frames[start : start + seg + LIP_FRAMES - 1][..., ::-1].copy()).float()
+    lip = fr.unfold(0, LIP_FRAMES, 1).permute(0, 3, 4, 1, 2)  # (seg, 3, 5, s, s)
+    cc = torch.from_numpy(clip.mfcc)
+    idx = torch.arange(start - VSHIFT, start + seg + VSHIFT)
+    valid = (idx >= 0) & (idx < clip.n_windows)
+    cols = (idx.clamp(0, clip.n_windows - 1) * 4)[:, None] + torch.arange(MFCC_WINDOW)
+    aud = cc[:, cols].permute(1, 0, 2).unsqueeze(1)  # (seg+30, 1, 13, 20)
+    return lip, aud, valid
+
+
+def _loss(model: _Trainee, batch: list[tuple], seg: int) -> tuple[torch.Tensor, float]:
+    lips = torch.cat([b[0] for b in batch])
+    auds = torch.cat([b[1] for b in batch])
+    lf = model.net.forward_lip(lips).view(len(batch), seg, -1)
+    af = model.net.forward_aud(auds).view(len(batch), seg + 2 * VSHIFT, -1)
+    win = 2 * VSHIFT + 1
+    losses, correct = [], 0
+    for k, (_, _, valid) in enumerate(batch):
+        own = af[k].unfold(0, win, 1).permute(0, 2, 1)  # (seg, 31, d): offsets -15..15 around each window
+        other = af[(k + 1) % len(batch)].unfold(0, win, 1).permute(0, 2, 1)  # mismatched clip, same positions
+        cand = torch.cat([own, other], 1)
+        d = torch.linalg.vector_norm(lf[k][:, None, :] - cand + 1e-6, dim=-1)  # pairwise_distance
+        mask = torch.cat([valid.unfold(0, win, 1), batch[(k + 1) % len(batch)][2].unfold(0, win, 1)], 1)
+        logits = (-d * model.log_scale.exp()).masked_fill(~mask, -1e4)
+        target = torch.full((seg,), VSHIFT, dtype=torch.long)
+        losses.append(F.cross_entropy(logits, target))
+        correct += int((logits.argmax(1) == VSHIFT).sum())
+    return torch.stack(losses).mean(), correct / (seg * len(batch))
+
+
+def _save(out: Path, model: _Trainee, opt, step: int, cfg: TrainConfig, history: list, clip_ids: list[str]) -> None:
+    from kling.atomic import atomic_path, atomic_write_json
+
+    with atomic_path(out / CHECKPOINT) as tmp:
+        torch.save(model.net.state_dict(), tmp)
+    with atomic_path(out / STATE) as tmp:
+        torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step,
+                    "rng": torch.get_rng_state()}, tmp)
+    atomic_write_json(out / META, {"name": EXPERT_NAME, "step": step, "train": cfg.to_dict(), "arch": cfg.arch.to_dict(),
+                                   "protocol_version": EXPERT_PROTOCOL_VERSION, "clips": clip_ids, "history": history})
+
+
+def train_expert(clips: list[ExpertClip], out_dir: str | Path, cfg: TrainConfig = TrainConfig()) -> dict:
+    """Train (or resume) the sync expert into out_dir; returns the metadata of the final checkpoint."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    clips = [c for c in clips if c.n_windows >= cfg.seg]
+    if len(clips) < 2:
+        raise ValueError(f"need at least 2 clips with >= {cfg.seg + LIP_FRAMES - 1} frames of face and audio")
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    model = _Trainee(cfg.arch)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    step, history = 0, []
+    if (out / STATE).exists() and (out / META).exists():
+        st = torch.load(out / STATE, map_location="cpu", weights_only=True)
+        model.load_state_dict(st["model"])
+        opt.load_state_dict(st["opt"])
+        torch.set_rng_state(st["rng"])
+        step = int(st["step"])
+        history = json.loads((out / META).read_text()).get("history", [])
+        log.info("sync expert: resuming at step %d", step)
+    ids = [c.id for c in clips]
+    model.train()
+    t0 = time.perf_counter()
+    while step < cfg.steps:
+        rng = np.random.default_rng([cfg.seed, step])  # data order depends on (seed, step) only: resumable
+        pick = rng.choice(len(clips), size=cfg.segments, replace=len(clips) < cfg.segments)
+        batch = [_segment(clips[i], int(rng.integers(0, clips[i].n_windows - cfg.seg + 1)), cfg.seg) for i in pick]
+        for group in opt.param_groups:  # cosine decay
+            group["lr"] = cfg.lr * 0.5 * (1 + np.cos(np.pi * step / cfg.steps))
+        loss, acc = _loss(model, batch, cfg.seg)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        step += 1
+        if step % 20 == 0 or step == cfg.steps:
+            history.append({"step": step, "loss": round(float(loss), 4), "acc": round(acc, 3),
+                            "seconds": round(time.perf_counter() - t0, 1)})
+            log.info("sync expert step %d: loss %.3f offset-acc %.2f", step, float(loss), acc)
+        if step % cfg.checkpoint_every == 0 or step == cfg.steps:
+            _save(out, model, opt, step, cfg, history, ids)
+    return json.loads((out / META).read_text())
+
+
+def load_expert(out_dir_or_file: str | Path):
+    """SyncBackbone of a trained expert (a checkpoint folder, or its expert.pt with expert.json beside it)."""
+    from eval.sync.pipeline import SyncBackbone
+    from kling.weights import sha256_of
+
+    p = Path(out_dir_or_file)
+    ckpt = p / CHECKPOINT if p.is_dir() else p
+    meta_path = ckpt.parent / META
+    if not ckpt.is_file() or not meta_path.is_file():
+        raise FileNotFoundError(f"no sync expert checkpoint at {p} (train it: the sync-expert training asset)")
+    meta = json.loads(meta_path.read_text())
+    arch = SyncNetConfig(**meta["arch"])
+    net = load_syncnet(ckpt, arch)
+    return SyncBackbone(name=EXPERT_NAME, sha256=sha256_of(ckpt), net=FusedSyncNet(net),
+                        protocol_version=EXPERT_PROTOCOL_VERSION, prep=lambda c: prep_crops(c, arch.lip_size),
+                        meta={"step": meta.get("step"), "path": str(ckpt)})
+
+
+def expert_evaluator(out_dir_or_file: str | Path, batch_size: int = 64):
+    """SyncEvaluator on the expert; missing checkpoint -> every result unavailable with the reason."""
+    from eval.sync.pipeline import SyncEvaluator
+
+    try:
+        return SyncEvaluator(load_expert(out_dir_or_file), batch_size=batch_size)
+    except (FileNotFoundError, ValueError) as exc:
+        return SyncEvaluator(None, batch_size, unavailable=str(exc))

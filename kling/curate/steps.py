@@ -1,0 +1,207 @@
+"""The curation steps for one video, in order, as plain functions over a Workspace.
+
+normalise -> shots -> face_tracks -> speech -> quality, then `build_manifest` over all videos. Each step
+reads its upstream outputs from the workspace, writes its own (Parquet, atomically) and returns a
+StepRecord (kling.curate.runner): a Dagster asset maps a step over its partitions, a test or a notebook
+calls the same function directly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+
+from kling.atomic import write_parquet_atomic
+from kling.config import Profile
+from kling.curate.runner import ClipRejected, StepRecord, Workspace, run_step
+from kling.curate.sources import VideoRef
+from kling.hashing import config_hash
+
+STEPS = ["normalise", "shots", "face_tracks", "speech", "quality"]
+UPSTREAM = {
+    "normalise": [],
+    "shots": ["normalise"],
+    "face_tracks": ["normalise", "shots"],
+    "speech": ["normalise", "face_tracks"],
+    "quality": ["normalise", "shots", "face_tracks", "speech"],
+}
+# Bump a step's version when its code changes its output: cached results are then recomputed.
+VERSIONS = {"normalise": 1, "shots": 1, "face_tracks": 1, "speech": 1, "quality": 1}
+
+
+def _configs(profile: Profile) -> dict[str, Any]:
+    from kling.curate.face_tracks import FaceTrackConfig
+    from kling.curate.filters import FilterConfig
+    from kling.curate.normalise import NormaliseConfig
+    from kling.curate.quality import QualityConfig
+    from kling.curate.speech import VadConfig
+
+    faces = profile.section("faces")
+    return {
+        "normalise": NormaliseConfig(**profile.section("normalise")),
+        "shots": {"threshold": 27.0, "min_scene_len": 15, **profile.section("shots")},
+        "face_tracks": FaceTrackConfig(**faces),
+        "speech": VadConfig(**profile.section("speech")),
+        "quality": (QualityConfig(**profile.section("quality")), FilterConfig(**profile.section("filters"))),
+    }
+
+
+def step_config_hash(profile: Profile, step: str) -> str:
+    return config_hash(_configs(profile)[step])
+
+
+def _normalised(ws: Workspace, vid: str) -> Path:
+    return ws.output("normalise", vid, ".mp4")
+
+
+def _read_shots(ws: Workspace, vid: str):
+    from kling.curate.shots import Shot
+
+    df = pd.read_parquet(ws.output("shots", vid, ".parquet"))
+    return [Shot(int(r.index), int(r.start_frame), int(r.end_frame)) for r in df.itertuples(index=False)]
+
+
+def _do_normalise(ws: Workspace, ref: VideoRef, cfg) -> dict:
+    from kling.curate.normalise import normalise_video
+
+    return normalise_video(ref.path, _normalised(ws, ref.video_id), cfg)
+
+
+def _do_shots(ws: Workspace, ref: VideoRef, cfg) -> dict:
+    from kling.curate.shots import detect_shots
+
+    shots = detect_shots(_normalised(ws, ref.video_id), **cfg)
+    df = pd.DataFrame([dataclasses.asdict(s) for s in shots], columns=["index", "start_frame", "end_frame"]).astype("int32")
+    write_parquet_atomic(df, ws.output("shots", ref.video_id, ".parquet"), {"config": cfg})
+    return {"shots": len(shots), "cuts": [int(s.start_frame) for s in shots[1:]]}
+
+
+def _do_face_tracks(ws: Workspace, ref: VideoRef, cfg) -> dict:
+    from kling.curate.face_tracks import compute_face_tracks
+
+    result = compute_face_tracks(_normalised(ws, ref.video_id), shots=_read_shots(ws, ref.video_id), config=cfg)
+    summary = {k: v for k, v in result.summary.items() if k != "video_path"}
+    write_parquet_atomic(result.to_arrow(), ws.output("face_tracks", ref.video_id, ".parquet"), {"summary": summary})
+    if result.skip_reason:
+        raise ClipRejected(result.skip_reason, "no face detected in any frame", counts=summary)
+    return summary
+
+
+def _do_speech(ws: Workspace, ref: VideoRef, cfg) -> dict:
+    from kling.curate.speech import bind_speakers, detect_speech
+    from kling.io.audio import read_audio
+
+    vid = ref.video_id
+    n_frames = int(ws.load("normalise", vid).counts["frames"])
+    samples = read_audio(_normalised(ws, vid))
+    if samples is None:
+        raise ClipRejected("no_audio", "the video has no audio stream")
+    vad = detect_speech(samples, n_frames=n_frames, config=cfg)
+    frames = pd.DataFrame({"frame": np.arange(n_frames, dtype=np.int32), "speech": vad.frame_speech, "prob": vad.frame_prob})
+    tracks = pd.read_parquet(ws.output("face_tracks", vid, ".parquet"))
+    binding = bind_speakers(vad.segments, tracks, samples)
+    meta = {"segments": vad.segments, "speech_ratio": vad.speech_ratio, "reason": vad.reason}
+    write_parquet_atomic(frames, ws.output("speech", vid, ".parquet"), meta)
+    write_parquet_atomic(binding, ws.output("speech", vid, ".speakers.parquet"), meta)
+    bound = binding[binding["status"] == "bound"]["track_id"].tolist() if len(binding) else []
+    return {"segments": len(vad.segments), "speech_ratio": round(vad.speech_ratio, 4), "vad_note": vad.reason,
+            "speaker_tracks": sorted({int(t) for t in bound})}
+
+
+def _do_quality(ws: Workspace, ref: VideoRef, cfgs) -> dict:
+    from kling.curate.filters import apply_filters, reason_counts
+    from kling.curate.quality import compute_quality
+
+    qcfg, fcfg = cfgs
+    vid = ref.video_id
+    tracks = pd.read_parquet(ws.output("face_tracks", vid, ".parquet"))
+    vad = pd.read_parquet(ws.output("speech", vid, ".parquet"))["speech"].to_numpy()
+    quality = compute_quality(_normalised(ws, vid), tracks, _read_shots(ws, vid), vad, qcfg, video_id=vid)
+    if len(quality) == 0:
+        raise ClipRejected("no_candidates", "no face track long enough inside one shot")
+    filtered = apply_filters(quality, fcfg)
+    filtered["source_path"] = str(ref.path)
+    write_parquet_atomic(filtered, ws.output("quality", vid, ".parquet"), {"config": cfgs})
+    return {"candidates": len(filtered), "kept": int(filtered["kept"].sum()), "rejections": reason_counts(filtered)}
+
+
+_IMPL: dict[str, Callable[[Workspace, VideoRef, Any], dict]] = {
+    "normalise": _do_normalise,
+    "shots": _do_shots,
+    "face_tracks": _do_face_tracks,
+    "speech": _do_speech,
+    "quality": _do_quality,
+}
+
+
+def run_video_step(step: str, ws: Workspace, ref: VideoRef, profile: Profile) -> StepRecord:
+    """Run one step on one video (or return its cached record). Upstream steps must have run."""
+    upstream = []
+    for name in UPSTREAM[step]:
+        rec = ws.load(name, ref.video_id)
+        if rec is None:
+            raise RuntimeError(f"step {step} on {ref.video_id} needs step {name} first")
+        upstream.append(rec)
+    cfg = _configs(profile)[step]
+    inputs: dict[str, Any] = {"version": VERSIONS[step], "config": cfg}
+    if step == "normalise":
+        st = Path(ref.path).stat() if Path(ref.path).exists() else None
+        inputs["source"] = {"path": str(ref.path), "size": st and st.st_size, "mtime_ns": st and st.st_mtime_ns}
+    return run_step(ws, step, ref.video_id, inputs, lambda: _IMPL[step](ws, ref, cfg), upstream)
+
+
+def run_video(ws: Workspace, ref: VideoRef, profile: Profile) -> list[StepRecord]:
+    """Every step on one video, in order (what the Dagster assets do, for scripts and tests)."""
+    return [run_video_step(step, ws, ref, profile) for step in STEPS]
+
+
+def first_failure(ws: Workspace, video_id: str) -> StepRecord | None:
+    """The earliest step that rejected (or failed on) this video; None when every step is ok.
+
+    Raises RuntimeError when a step has not run yet: the manifest never guesses about missing work.
+    """
+    for step in STEPS:
+        rec = ws.load(step, video_id)
+        if rec is None:
+            raise RuntimeError(f"curation step {step} has not run for video {video_id}")
+        if not rec.ok:
+            return rec
+    return None
+
+
+def build_manifest(ws: Workspace, refs: list[VideoRef], profile: Profile) -> tuple[pd.DataFrame, dict]:
+    """The curated manifest: every candidate clip of every video, kept or not, plus one row per video
+    rejected before the clip stage, each with its reasons. Returns (table, summary)."""
+    from kling.curate.clips import manifest_table
+    from kling.curate.filters import rejected_video_row
+
+    cfg_hash = config_hash({s: step_config_hash(profile, s) for s in STEPS})
+    parts: list[pd.DataFrame] = []
+    for ref in refs:
+        failure = first_failure(ws, ref.video_id)
+        if failure is None:
+            parts.append(pd.read_parquet(ws.output("quality", ref.video_id, ".parquet")))
+        else:
+            row = rejected_video_row(ref.video_id, failure.reason, failure.detail or "", str(ref.path), cfg_hash)
+            parts.append(pd.DataFrame([row]))
+    df = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["clip_id", "video_id", "kept"])
+    table = manifest_table(df, config_hash=cfg_hash)
+    out = table.to_pandas()
+    reasons: dict[str, int] = {}
+    for rs in out["reject_reasons"]:
+        for r in rs:
+            reasons[r] = reasons.get(r, 0) + 1
+    summary = {
+        "videos": len(refs),
+        "clips": int((out["shot"].notna()).sum()),
+        "kept": int(out["kept"].sum()),
+        "rejected": int((~out["kept"]).sum()),
+        "rejections_by_reason": dict(sorted(reasons.items())),
+        "kept_seconds": round(float((out["end_s"] - out["start_s"])[out["kept"]].sum()), 2),
+        "config_hash": cfg_hash,
+    }
+    return out, summary
