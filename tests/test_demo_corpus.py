@@ -18,7 +18,7 @@ import torch
 from scipy.signal import find_peaks
 
 from kling.demo import AV_OFFSET_CONVENTION, GENERATOR_VERSION, generate_corpus, load_recipe
-from kling.demo.clip import plan_clip, render_clip, render_clip_frame
+from kling.demo.clip import plan_clip, render_clip_frame
 from kling.demo.speech import frame_values, silence, synthesize_speech
 from kling.hashing import file_sha256
 from kling.io.audio import read_audio
@@ -327,7 +327,7 @@ def test_motion_labels_are_measurable(recipe, dlib_models):
         assert m[:, col].std() > 2 * still[:, col].std(), cid
     plan, m = measure("bo_zoom")
     assert plan.motion == "zoom_in" and m[-1, 3] > 1.4 * m[0, 3]
-    assert np.corrcoef(m[:, 0], m[:, 3])[0, 1] > 0.95
+    assert np.corrcoef(m[:, 0], m[:, 3])[0, 1] > 0.9  # detector box sizes come in pyramid steps
 
 
 # --- the whole default corpus (slow: renders and encodes everything, ~1 min) -------------------------------

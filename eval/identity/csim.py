@@ -121,7 +121,8 @@ def window_edges(n_frames: int, fps: float, window_s: float, min_fraction: float
         return []
     step = window_s * fps
     n = max(1, math.ceil(n_frames / step - 1e-9))
-    edges = [(round(i * step), min(n_frames, round((i + 1) * step))) for i in range(n)]
+    edge = lambda i: int(math.floor(i * step + 0.5))  # noqa: E731 - half up, not Python's half-even
+    edges = [(edge(i), min(n_frames, edge(i + 1))) for i in range(n)]
     if len(edges) > 1 and (edges[-1][1] - edges[-1][0]) < min_fraction * step:
         last = edges.pop()
         edges[-1] = (edges[-1][0], last[1])
