@@ -7,7 +7,6 @@ import json
 import threading
 from http.server import ThreadingHTTPServer
 
-import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -102,6 +101,12 @@ def test_score_windows_negation_and_parquet(signals, demo_corpus, tmp_path):
     assert all(r["protocol_version"].startswith("adherence-v1/") for r in rows)
     sem = next(r for r in rows if r["metric"] == "adherence_semantic")
     assert sem["status"] == "unavailable" and "no judge" in sem["reason"]
+
+    from eval.adherence.score import aggregate
+
+    agg = {r["metric"]: r for r in aggregate([res, res])}
+    assert agg["adherence"]["value"] == pytest.approx(0.75) and agg["adherence"]["n"] == 2
+    assert agg["adherence"]["clip_id"] == "__all__"
 
     out = write_assertions_parquet([res], tmp_path / "failed.parquet")
     df = pd.read_parquet(out)

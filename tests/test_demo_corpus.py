@@ -210,21 +210,21 @@ def test_encoded_bytes_are_deterministic_and_rerun_is_idempotent(subset, tmp_pat
     assert {p: p.stat().st_mtime_ns for p in Path(manifest.root).iterdir()} == mtimes
 
     # the same clip generated elsewhere (another subset, so another recipe hash) is byte-identical
-    other = generate_corpus(tmp_path, clip_ids=["bo_silent"])
+    other = generate_corpus(tmp_path, clip_ids=["scene_noface"])
     assert other.generated and other.recipe_hash != manifest.recipe_hash
-    assert other.clip("bo_silent").sha256 == manifest.clip("bo_silent").sha256
+    assert other.clip("scene_noface").sha256 == manifest.clip("scene_noface").sha256
 
     # a damaged file is noticed and regenerated; a missing manifest too; a new seed changes the corpus
-    path = other.path("bo_silent")
+    path = other.path("scene_noface")
     with open(path, "ab") as fh:
         fh.write(b"junk")
-    fixed = generate_corpus(tmp_path, clip_ids=["bo_silent"])
-    assert fixed.generated and file_sha256(path) == other.clip("bo_silent").sha256
+    fixed = generate_corpus(tmp_path, clip_ids=["scene_noface"])
+    assert fixed.generated and file_sha256(path) == other.clip("scene_noface").sha256
     os.remove(tmp_path / "corpus.json")
-    assert generate_corpus(tmp_path, clip_ids=["bo_silent"]).generated
-    reseeded = generate_corpus(tmp_path, clip_ids=["bo_silent"], seed=7)
+    assert generate_corpus(tmp_path, clip_ids=["scene_noface"]).generated
+    reseeded = generate_corpus(tmp_path, clip_ids=["scene_noface"], seed=7)
     assert reseeded.generated and reseeded.seed == 7 and reseeded.recipe_hash != other.recipe_hash
-    assert reseeded.clip("bo_silent").sha256 != other.clip("bo_silent").sha256
+    assert reseeded.clip("scene_noface").sha256 != other.clip("scene_noface").sha256
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp files left behind
 
 

@@ -283,3 +283,24 @@ def evaluate_adherence(
         res.status, res.reason = "unavailable", "every assertion is unavailable: " + "; ".join(
             sorted({r.reason or "?" for r in results}))
     return res
+
+
+def aggregate(results: list[AdherenceResult]) -> list[dict]:
+    """Benchmark-level rows: mean clip adherence with a bootstrap standard error, per protocol version."""
+    from eval.identity.csim import AGGREGATE, bootstrap_mean
+
+    groups: dict[str, list[AdherenceResult]] = {}
+    for r in results:
+        groups.setdefault(r.protocol_version, []).append(r)
+    rows = []
+    for version, rs in groups.items():
+        ok = [r for r in rs if r.status == "ok"]
+        backbone = ok[0].backbone() if ok else rs[0].backbone()
+        base = dict(clip_id=AGGREGATE, window=WINDOW_ALL, backbone=backbone, backbone_sha256=None,
+                    protocol_version=version, status="ok" if ok else "unavailable",
+                    reason=None if ok else (rs[0].reason or "no clip scored"))
+        mean, se = bootstrap_mean([r.score for r in ok])
+        rows.append(base | dict(metric="adherence", value=mean, stderr=se, n=len(ok), higher_is_better=True))
+        rows.append(base | dict(metric="clips_unavailable", value=float(len(rs) - len(ok)), stderr=None,
+                                n=len(rs), higher_is_better=False))
+    return rows

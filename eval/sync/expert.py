@@ -139,8 +139,10 @@ def _save(out: Path, model: _Trainee, opt, step: int, cfg: TrainConfig, history:
                                    "protocol_version": EXPERT_PROTOCOL_VERSION, "clips": clip_ids, "history": history})
 
 
-def train_expert(clips: list[ExpertClip], out_dir: str | Path, cfg: TrainConfig = TrainConfig()) -> dict:
-    """Train (or resume) the sync expert into out_dir; returns the metadata of the final checkpoint."""
+def train_expert(clips: list[ExpertClip], out_dir: str | Path, cfg: TrainConfig = TrainConfig(),
+                 max_new_steps: int | None = None) -> dict:
+    """Train (or resume) the sync expert into out_dir; returns the metadata of the last checkpoint.
+    `max_new_steps` stops this call early (a checkpoint is written there); calling again resumes."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     clips = [c for c in clips if c.n_windows >= cfg.seg]
@@ -163,22 +165,23 @@ def train_expert(clips: list[ExpertClip], out_dir: str | Path, cfg: TrainConfig 
     ids = [c.id for c in clips]
     model.train()
     t0 = time.perf_counter()
-    while step < cfg.steps:
+    stop = cfg.steps if max_new_steps is None else min(cfg.steps, step + max_new_steps)
+    while step < stop:
         rng = np.random.default_rng([cfg.seed, step])  # data order depends on (seed, step) only: resumable
         pick = rng.choice(len(clips), size=cfg.segments, replace=len(clips) < cfg.segments)
         batch = [_segment(clips[i], int(rng.integers(0, clips[i].n_windows - cfg.seg + 1)), cfg.seg) for i in pick]
         for group in opt.param_groups:  # cosine decay
-            group["lr"] = cfg.lr * 0.5 * (1 + np.cos(np.pi * step / cfg.steps))
+            group["lr"] = float(cfg.lr * 0.5 * (1 + np.cos(np.pi * step / cfg.steps)))
         loss, acc = _loss(model, batch, cfg.seg)
         opt.zero_grad()
         loss.backward()
         opt.step()
         step += 1
         if step % 20 == 0 or step == cfg.steps:
-            history.append({"step": step, "loss": round(float(loss), 4), "acc": round(acc, 3),
+            history.append({"step": step, "loss": round(loss.item(), 4), "acc": round(acc, 3),
                             "seconds": round(time.perf_counter() - t0, 1)})
-            log.info("sync expert step %d: loss %.3f offset-acc %.2f", step, float(loss), acc)
-        if step % cfg.checkpoint_every == 0 or step == cfg.steps:
+            log.info("sync expert step %d: loss %.3f offset-acc %.2f", step, loss.item(), acc)
+        if step % cfg.checkpoint_every == 0 or step == stop:
             _save(out, model, opt, step, cfg, history, ids)
     return json.loads((out / META).read_text())
 
@@ -209,3 +212,27 @@ def expert_evaluator(out_dir_or_file: str | Path, batch_size: int = 64):
         return SyncEvaluator(load_expert(out_dir_or_file), batch_size=batch_size)
     except (FileNotFoundError, ValueError) as exc:
         return SyncEvaluator(None, batch_size, unavailable=str(exc))
+
+
+def clip_from_video(video: str | Path, tracks=None, clip_id: str | None = None,
+                    lip_size: int = EXPERT_CONFIG.lip_size) -> ExpertClip | None:
+    """Training clip of a curated video: the longest face track's reference crops (streamed) + its audio.
+    `tracks`: the clip's face-track table (computed with kling.curate.face_tracks when None).
+    None when the video has no face track or no audio."""
+    from eval.sync.crop import TrackCropper
+    from eval.sync.pipeline import _default_face_tracks, tracks_from_table
+    from kling.io.audio import read_audio
+    from kling.io.decode import iter_frames
+
+    video = Path(video)
+    boxes = tracks_from_table(_default_face_tracks(video) if tracks is None else tracks)
+    audio = read_audio(video, sample_rate=16000)
+    if not boxes or audio is None:
+        return None
+    track = max(boxes, key=lambda b: len(b.frames))
+    cropper = TrackCropper(track)
+    parts = [prep_crops(cropper.crops(c.frames, c.start), lip_size) for c in iter_frames(video, fps=25.0, chunk_size=32)]
+    frames = np.concatenate(parts)
+    seg = audio[track.start * SAMPLES_PER_FRAME : track.end * SAMPLES_PER_FRAME]
+    n = min(len(frames), frames_covered(len(seg)))
+    return ExpertClip(clip_id or video.stem, frames[:n], compute_mfcc(to_int16_scale(seg[: n * SAMPLES_PER_FRAME])))
