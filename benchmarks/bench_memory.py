@@ -64,7 +64,10 @@ def make_repeated(src: Path, dst: Path, n_frames: int | None, max_side: int | No
             passes += 1
             if single:
                 break
-    return {"path": str(dst), "frames": written, "seconds": written / FPS, "passes": passes,
+    from kling.io.probe import probe
+
+    info = probe(dst)
+    return {"path": str(dst), "width": info.width, "height": info.height, "frames": written, "seconds": written / FPS, "passes": passes,
             "size_mib": round(dst.stat().st_size / MiB, 2), "make_s": round(time.perf_counter() - t0, 1)}
 
 
@@ -113,6 +116,46 @@ def _preload(step: str, profile) -> None:
         import kling.curate.filters, kling.curate.quality  # noqa: E401,F401
 
 
+class RssSampler:
+    """VmRSS every `interval` s in a thread: whether a step's memory climbs steadily (holds something per
+    frame) or only spikes at its end (e.g. building the output table) shows in the timeline, not the peak."""
+
+    def __init__(self, interval: float = 0.25):
+        import threading
+
+        self.interval, self.samples = interval, []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        t0 = time.perf_counter()
+        while True:
+            rss = _proc_status_kib("VmRSS")
+            if rss is not None:
+                self.samples.append((time.perf_counter() - t0, rss / 1024))
+            if self._stop.wait(self.interval):
+                break
+        rss = _proc_status_kib("VmRSS")  # one last sample at the end of the step
+        if rss is not None:
+            self.samples.append((time.perf_counter() - t0, rss / 1024))
+
+    def __enter__(self) -> "RssSampler":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def at(self, fractions=(0.25, 0.5, 0.75, 1.0)) -> list[float | None]:
+        """Highest RSS seen up to each fraction of the run time (MiB)."""
+        if not self.samples:
+            return [None] * len(fractions)
+        end = self.samples[-1][0]
+        return [round(max([m for t, m in self.samples if t <= f * end] or [self.samples[0][1]]), 1)
+                for f in fractions]
+
+
 def child(args) -> int:
     import resource
 
@@ -129,7 +172,8 @@ def child(args) -> int:
 
         tracemalloc.start()
     t0 = time.perf_counter()
-    rec = run_video_step(args.step, Workspace(args.workspace), VideoRef(args.video_id, Path(args.path)), profile)
+    with RssSampler() as sampler:
+        rec = run_video_step(args.step, Workspace(args.workspace), VideoRef(args.video_id, Path(args.path)), profile)
     seconds = time.perf_counter() - t0
     traced_peak = None
     if args.trace:
@@ -139,7 +183,7 @@ def child(args) -> int:
     out = {"step": args.step, "status": rec.status, "reason": rec.reason, "cached": rec.cached,
            "seconds": round(seconds, 2), "base_mib": None if base is None else base / 1024,
            "peak_mib": (hwm if hwm is not None else ru) / 1024, "ru_maxrss_mib": ru / 1024,
-           "traced_peak_mib": traced_peak}
+           "traced_peak_mib": traced_peak, "rss_at_25_50_75_100pct_mib": sampler.at()}
     print(MARK + json.dumps(out), flush=True)
     return 0
 
@@ -167,8 +211,25 @@ def compare(short: dict, long: dict, short_s: float, long_s: float) -> dict:
     }
 
 
-def print_table(rows: list[dict], short_s: float, long_s: float, flat_mib_per_min: float) -> None:
-    print(f"\npeak RSS per step (MiB): short = {short_s:.1f} s, long = {long_s:.1f} s of video")
+AUDIO_KIB_PER_S = 16000 * 4 / 1024  # one float32 copy of the 16 kHz mono track: 62.5 KiB per video-second
+
+
+def verdict(growth_mib_per_min: float | None, frame_kib_per_s: float, flat_mib_per_min: float) -> str:
+    """Name what a growth rate means: nothing, per-frame/per-sample data, or decoded frames being held."""
+    if growth_mib_per_min is None or growth_mib_per_min <= flat_mib_per_min:
+        return "flat"
+    kib_per_s = growth_mib_per_min * 1024 / 60
+    if kib_per_s >= 0.5 * frame_kib_per_s:  # holding every decoded frame once would be 100%
+        return f"HOLDS FRAMES? ({kib_per_s / frame_kib_per_s:.0%} of decoded frames)"
+    return f"grows: {kib_per_s:.0f} KiB/s = {kib_per_s / AUDIO_KIB_PER_S:.1f}x audio track, " \
+           f"{kib_per_s / frame_kib_per_s:.1%} of frames"
+
+
+def print_table(rows: list[dict], inputs: dict, flat_mib_per_min: float) -> None:
+    short_s, long_s = inputs["short"]["seconds"], inputs["long"]["seconds"]
+    w, h = inputs["long"]["width"], inputs["long"]["height"]
+    frame_kib_per_s = w * h * 3 * FPS / 1024
+    print(f"\npeak RSS per step (MiB): short = {short_s:.1f} s, long = {long_s:.1f} s of {w}x{h} video")
     hdr = (f"{'step':<12}{'base':>7}{'peak S':>9}{'peak L':>9}{'L/S':>7}{'work S':>9}{'work L':>9}{'work L/S':>9}"
            f"{'MiB/min':>9}{'sec S':>8}{'sec L':>8}  verdict")
     print(hdr)
@@ -177,15 +238,19 @@ def print_table(rows: list[dict], short_s: float, long_s: float, flat_mib_per_mi
         s, l, c = r["short"], r["long"], r["compare"]
         wr = "-" if c["work_ratio"] is None else f"{c['work_ratio']:.2f}"
         g = c["growth_mib_per_min"]
-        verdict = "flat" if g is not None and g <= flat_mib_per_min else "GROWS"
+        r["verdict"] = verdict(g, frame_kib_per_s, flat_mib_per_min)
         if s["status"] != "ok" or l["status"] != "ok":
-            verdict += f" (status {s['status']}/{l['status']}: {l['reason'] or s['reason']})"
-        r["verdict"] = verdict
+            r["verdict"] += f" (status {s['status']}/{l['status']}: {l['reason'] or s['reason']})"
         print(f"{r['step']:<12}{l['base_mib']:>7.0f}{s['peak_mib']:>9.1f}{l['peak_mib']:>9.1f}{c['peak_ratio']:>7.3f}"
               f"{c['work_short_mib']:>9.1f}{c['work_long_mib']:>9.1f}{wr:>9}{g:>9.2f}{s['seconds']:>8.1f}"
-              f"{l['seconds']:>8.1f}  {verdict}")
+              f"{l['seconds']:>8.1f}  {r['verdict']}")
     print("base = RSS after imports and model loading; work = peak - base; MiB/min = (peak L - peak S) per extra "
-          f"minute of video; verdict flat when <= {flat_mib_per_min:g} MiB/min")
+          f"minute of video; flat when <= {flat_mib_per_min:g} MiB/min. Scale: the float32 audio track is "
+          f"{AUDIO_KIB_PER_S:.1f} KiB/s, the decoded frames {frame_kib_per_s:.0f} KiB/s.")
+    print("long input, highest RSS up to 25/50/75/100% of the step's run time (MiB; steady climb = holds "
+          "something per frame, jump at the end = output table):")
+    for r in rows:
+        print(f"  {r['step']:<12} " + " ".join(f"{m:7.1f}" for m in r["long"]["rss_at_25_50_75_100pct_mib"]))
     if any(r["short"]["traced_peak_mib"] is not None for r in rows):
         print("tracemalloc peak (Python + numpy allocations, MiB): " + ", ".join(
             f"{r['step']} {r['short']['traced_peak_mib']:.1f} -> {r['long']['traced_peak_mib']:.1f}" for r in rows))
@@ -253,7 +318,7 @@ def main(argv: list[str] | None = None) -> int:
         rows = [{"step": s, "short": results["short"][s], "long": results["long"][s],
                  "compare": compare(results["short"][s], results["long"][s], inputs["short"]["seconds"],
                                     inputs["long"]["seconds"])} for s in args.steps]
-        print_table(rows, inputs["short"]["seconds"], inputs["long"]["seconds"], args.flat_mib_per_min)
+        print_table(rows, inputs, args.flat_mib_per_min)
         after = machine_state()
         print(f"after: {load_text(after)}; bench wall {time.perf_counter() - t_start:.0f}s")
         if args.json:

@@ -55,6 +55,11 @@ def write_image(path: str | Path, rgb: np.ndarray) -> Path:
     return atomic_write_bytes(path, buf.tobytes())
 
 
+def _wav(path: Path, samples: np.ndarray, sample_rate: int = SAMPLE_RATE) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return write_wav(path, samples, sample_rate)
+
+
 def read_image(path: str | Path) -> np.ndarray:
     """RGB uint8 image; raises ValueError when unreadable."""
     bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
@@ -105,7 +110,7 @@ def build_demo_benchmark(manifest, out_dir: str | Path, recipe_path: str | Path 
     for item in recipe["short"]:
         rec = manifest.clip(item["clip"])
         ref, audio = clip_inputs(rec.id)
-        wav = write_wav(out_dir / "audio" / f"{rec.id}.wav", audio, SAMPLE_RATE)
+        wav = _wav(out_dir / "audio" / f"{rec.id}.wav", audio, SAMPLE_RATE)
         cases.append(Case(id=rec.id, reference=(ref,), audio=wav, instruction=item["instruction"],
                           duration_class=duration_class_for(audio.size / SAMPLE_RATE), language=lang,
                           ground_truth=manifest.path(rec.id), identity=rec.identity,
@@ -118,7 +123,7 @@ def build_demo_benchmark(manifest, out_dir: str | Path, recipe_path: str | Path 
             raise ValueError(f"long case {item['id']!r}: chained clips must share one identity, got {idents}")
         ref = clip_inputs(item["clips"][0])[0]
         audio = chain_audio([clip_inputs(c)[1] for c in item["clips"]], int(item["duration_s"] * SAMPLE_RATE))
-        wav = write_wav(out_dir / "audio" / f"{item['id']}.wav", audio, SAMPLE_RATE)
+        wav = _wav(out_dir / "audio" / f"{item['id']}.wav", audio, SAMPLE_RATE)
         cases.append(Case(id=item["id"], reference=(ref,), audio=wav, instruction=item["instruction"],
                           duration_class=item["duration_class"], language=lang, identity=idents.pop(),
                           duration_s=float(item["duration_s"]), source={"chained_clips": list(item["clips"])}))
@@ -175,7 +180,7 @@ def _clip_case(src: Path, out_dir: Path, cid: str, language: str, instruction: s
     sidecar = src.with_suffix(".txt")
     text = sidecar.read_text().strip() if sidecar.is_file() else ""
     ref = save_reference_frame(gt, out_dir / "reference" / f"{cid}.png", frame)
-    wav = write_wav(out_dir / "audio" / f"{cid}.wav", audio, SAMPLE_RATE)
+    wav = _wav(out_dir / "audio" / f"{cid}.wav", audio, SAMPLE_RATE)
     return Case(id=cid, reference=(ref,), audio=wav, instruction=text or instruction,
                 duration_class=duration_class_for(length), language=language, ground_truth=gt.resolve(),
                 identity=identity_from_name(src.stem), duration_s=round(length, 4),

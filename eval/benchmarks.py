@@ -185,10 +185,12 @@ def parse_spec(data: Any, root: Path, check_files: bool = True,
     for i, cd in enumerate(cases_data):
         case, case_issues = _parse_case(cd, i, root, language, check_files, check_media)
         issues += case_issues
+        cid = cd.get("id") if isinstance(cd, dict) else None
+        if isinstance(cid, str) and cid:
+            if cid in seen:
+                issues.append(SpecIssue(cid, "id", f"duplicate case id (case #{i})"))
+            seen.add(cid)
         if case is not None:
-            if case.id in seen:
-                issues.append(SpecIssue(case.id, "id", "duplicate case id"))
-            seen.add(case.id)
             cases.append(case)
     if issues:
         return None, issues

@@ -29,7 +29,6 @@ from eval.sync.engine import FusedSyncNet, LipStream
 from eval.sync.model import SyncNetConfig, SyncWeightsError, load_syncnet
 from eval.sync.score import (
     MIN_FRAMES,
-    OK,
     PROTOCOL_VERSION,
     UNAVAILABLE,
     SyncResult,

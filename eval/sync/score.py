@@ -5,6 +5,9 @@ with the audio features of windows i-15..i+15 (zero vectors outside the clip), d
 over windows per offset; AV offset = 15 - argmin, Sync-D = min, Sync-C = median - min. Framewise
 confidence: median(curve) - distance at the best offset, per window, median filtered (kernel 9).
 The number of windows is the reference's: min(video frames, audio samples // 640) - 5.
+
+AV offset convention (the reference's): lip window i matches audio window i - offset best, so a
+positive offset means the audio leads the video (the sound comes that many 40 ms frames early).
 """
 
 from __future__ import annotations

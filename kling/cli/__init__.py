@@ -13,8 +13,15 @@ app.add_typer(eval_app, name="eval")
 
 # Command modules; each defines register(app) or register(eval_app). Imported lazily at start so that
 # `kling --help` stays fast and a missing optional dependency only disables its own command.
-_TOP_LEVEL = ["kling.cli.weights", "kling.cli.demo"]
-_EVAL = ["kling.cli.eval_sync", "kling.cli.eval_identity", "kling.cli.eval_adherence"]
+_TOP_LEVEL = ["kling.cli.weights", "kling.cli.demo", "kling.cli.leaderboard"]
+_EVAL = [
+    "kling.cli.eval_sync",
+    "kling.cli.eval_identity",
+    "kling.cli.eval_adherence",
+    "kling.cli.eval_fid",
+    "kling.cli.eval_fvd",
+    "kling.cli.eval_drift",
+]
 
 
 def _register_all() -> None:

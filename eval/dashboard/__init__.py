@@ -1,0 +1,5 @@
+"""Static, self-contained HTML dashboard over the leaderboard Parquet store (Altair / Vega-Lite, DuckDB)."""
+
+from eval.dashboard.build import build_dashboard, fmt, render_html
+
+__all__ = ["build_dashboard", "fmt", "render_html"]

@@ -1,0 +1,59 @@
+"""Decode a video once and feed every metric that needs its frames in the same pass.
+
+A consumer is any object with ``update(chunk)`` (a kling.io.decode.FrameChunk on the 25 fps protocol
+timeline) and ``finish(n_frames)`` returning its result; an optional ``needs_frames`` attribute (False when
+it was served from a cache) lets the video go undecoded when no consumer needs it. FID frame features,
+FVD clips and the temporal statistics (sharpness, frame change, appearance) are consumers; a sync or
+identity consumer plugs in the same way. Memory is what each consumer keeps, never the whole video.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Mapping, Protocol
+
+log = logging.getLogger(__name__)
+
+PROTOCOL_FPS = 25.0
+
+
+class FrameConsumer(Protocol):
+    def update(self, chunk) -> None: ...
+
+    def finish(self, n_frames: int) -> Any: ...
+
+
+def decode_once(
+    video: str | Path,
+    consumers: Mapping[str, FrameConsumer],
+    fps: float = PROTOCOL_FPS,
+    chunk_size: int = 64,
+    max_side: int | None = None,
+) -> dict[str, Any]:
+    """Stream ``video`` once through all ``consumers``; returns ``{name: consumer.finish(n_frames)}``.
+
+    Decoding errors (kling.io.errors.MediaError) propagate: the caller records the skip with its reason.
+    """
+    active = {k: c for k, c in consumers.items() if getattr(c, "needs_frames", True)}
+    n_frames = 0
+    if active:
+        from kling.io.decode import iter_frames
+
+        for chunk in iter_frames(video, fps=fps, chunk_size=chunk_size, max_side=max_side):
+            for c in active.values():
+                c.update(chunk)
+            n_frames = chunk.start + len(chunk.frames)
+    else:
+        log.debug("%s: every consumer served from cache; not decoded", video)
+    return {k: c.finish(n_frames) for k, c in consumers.items()}
+
+
+class FrameCounter:
+    """The smallest consumer: the length of the video on the protocol timeline."""
+
+    def update(self, chunk) -> None:
+        pass
+
+    def finish(self, n_frames: int) -> int:
+        return n_frames

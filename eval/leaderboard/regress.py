@@ -1,0 +1,223 @@
+"""The CI regression gate: compare a run with a tracked baseline, metric by metric.
+
+Both sides are reduced to aggregate rows (eval.leaderboard.aggregate) keyed by (system, benchmark, metric,
+backbone).
+A metric regresses when it moves the wrong way by more than its tolerance: max(abs, rel * |baseline|),
+direction from the tolerance file or else the rows' higher_is_better ("either" when neither says:
+both ways count). A metric present in the baseline but missing or unavailable now fails too, and so does
+one whose backbone or protocol version changed: its numbers are no longer comparable, and moving the
+baseline is an explicit `kling baseline update --reason ...`. A metric under a renamed backbone is
+"missing" (old key) plus "new" (new key), so it fails too.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from eval.leaderboard.aggregate import EXTRA_COLUMNS, aggregate
+from eval.leaderboard.schema import COLUMNS, git_sha
+from eval.leaderboard.store import to_table
+from kling.atomic import read_parquet_metadata, write_parquet_atomic
+
+DIRECTIONS = ("higher", "lower", "either")
+MATCH = ["system", "benchmark", "metric", "backbone"]  # one metric may be computed by two backbones
+HISTORY = "history.jsonl"
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    abs: float = 0.0
+    rel: float = 0.0
+    direction: str | None = None  # None: from higher_is_better
+
+    def allowed(self, old: float) -> float:
+        return max(self.abs, self.rel * abs(old))
+
+
+@dataclass
+class Tolerances:
+    default: Tolerance = field(default_factory=lambda: Tolerance(abs=1e-9, rel=0.01))
+    metrics: dict[str, Tolerance] = field(default_factory=dict)
+
+    def for_metric(self, metric: str) -> Tolerance:
+        return self.metrics.get(metric, self.default)
+
+
+def _tol(d: Any, where: str) -> Tolerance:
+    if not isinstance(d, dict) or set(d) - {"abs", "rel", "direction"}:
+        raise ValueError(f"tolerances {where}: expected a mapping with abs, rel, direction; got {d!r}")
+    direction = d.get("direction")
+    if direction is not None and direction not in DIRECTIONS:
+        raise ValueError(f"tolerances {where}: direction must be one of {DIRECTIONS}, got {direction!r}")
+    for k in ("abs", "rel"):
+        if k in d and (not isinstance(d[k], (int, float)) or d[k] < 0):
+            raise ValueError(f"tolerances {where}: {k} must be a non-negative number, got {d[k]!r}")
+    return Tolerance(float(d.get("abs", 0.0)), float(d.get("rel", 0.0)), direction)
+
+
+def load_tolerances(path: str | Path | None) -> Tolerances:
+    """YAML: `default: {abs, rel}` and `metrics: {name: {abs, rel, direction}}`. None: built-in default."""
+    if path is None or not Path(path).is_file():
+        return Tolerances()
+    data = yaml.safe_load(Path(path).read_text()) or {}
+    unknown = set(data) - {"default", "metrics"}
+    if unknown:
+        raise ValueError(f"{path}: unknown top-level keys {sorted(unknown)} (expected default, metrics)")
+    default = _tol(data["default"], f"{path}: default") if "default" in data else Tolerances().default
+    return Tolerances(default, {m: _tol(t, f"{path}: metrics.{m}") for m, t in (data.get("metrics") or {}).items()})
+
+
+@dataclass(frozen=True)
+class MetricComparison:
+    system: str
+    benchmark: str
+    metric: str
+    status: str  # "ok" | "improved" | "regressed" | "missing" | "incomparable" | "new"
+    old: float | None
+    new: float | None
+    tolerance: float | None
+    direction: str
+    detail: str = ""
+
+    @property
+    def failed(self) -> bool:
+        return self.status in ("regressed", "missing", "incomparable")
+
+    def message(self) -> str:
+        head = f"{self.metric} [{self.system} / {self.benchmark}]"
+        if self.status in ("regressed", "ok", "improved"):
+            return (f"{head}: old {_f(self.old)} -> new {_f(self.new)} (tolerance {_f(self.tolerance)}, "
+                    f"{self.direction} is better){': ' + self.detail if self.detail else ''}")
+        return f"{head}: {self.status}: {self.detail}"
+
+
+def _f(v: float | None) -> str:
+    return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.6g}"
+
+
+@dataclass
+class RegressionReport:
+    comparisons: list[MetricComparison]
+
+    @property
+    def failures(self) -> list[MetricComparison]:
+        return [c for c in self.comparisons if c.failed]
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+    def format(self, verbose: bool = False) -> str:
+        lines = [f"{'FAIL' if c.failed else c.status.upper():>10}  {c.message()}"
+                 for c in self.comparisons if verbose or c.failed]
+        counts: dict[str, int] = {}
+        for c in self.comparisons:
+            counts[c.status] = counts.get(c.status, 0) + 1
+        lines.append(("REGRESSION: " if self.failures else "no regression: ")
+                     + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())))
+        return "\n".join(lines)
+
+    def to_frame(self) -> pd.DataFrame:
+        return pd.DataFrame([asdict(c) | {"failed": c.failed, "message": c.message()} for c in self.comparisons])
+
+
+def summarise(rows: Any) -> pd.DataFrame:
+    """Aggregate rows, one per (system, benchmark, metric, backbone); the newest run wins if several are given."""
+    agg = aggregate(rows)
+    if agg.empty:
+        return agg
+    agg = agg.sort_values(["created_at", "run_id"], na_position="first", kind="stable")
+    return agg.drop_duplicates(MATCH, keep="last").set_index(MATCH, drop=False)
+
+
+def compare_to_baseline(current: Any, baseline: Any, tolerances: Tolerances | None = None) -> RegressionReport:
+    """Compare current rows with baseline rows (DataFrames, Tables or row lists)."""
+    tolerances = tolerances or Tolerances()
+    cur, base = summarise(current), summarise(baseline)
+    out: list[MetricComparison] = []
+    for key, b in base.iterrows():
+        tol = tolerances.for_metric(b["metric"])
+        direction = tol.direction or _direction(b["higher_is_better"])
+        sys_, bench, metric, _ = key
+        old = None if pd.isna(b["value"]) else float(b["value"])
+        if old is None:
+            continue  # nothing to defend: the baseline had no number
+        mk = lambda status, new, detail="", t=None: MetricComparison(  # noqa: E731
+            sys_, bench, metric, status, old, new, t, direction, detail)
+        if key not in cur.index:
+            out.append(mk("missing", None, "in the baseline but not in the current run"))
+            continue
+        c = cur.loc[key]
+        if (c["backbone_sha256"], c["protocol_version"]) != (b["backbone_sha256"], b["protocol_version"]):
+            out.append(mk("incomparable", None, f"weights/protocol of {b['backbone']} changed from "
+                          f"{b['backbone_sha256'][:12]} {b['protocol_version']} to {c['backbone_sha256'][:12]} "
+                          f"{c['protocol_version']}; update the baseline explicitly"))
+            continue
+        new = None if pd.isna(c["value"]) else float(c["value"])
+        if new is None or c["status"] == "unavailable":
+            out.append(mk("missing", None, f"no value now ({c['reason'] or c['status']})"))
+            continue
+        allowed = tol.allowed(old)
+        delta = new - old
+        worse = {"higher": -delta, "lower": delta, "either": abs(delta)}[direction]
+        better = {"higher": delta, "lower": -delta, "either": 0.0}[direction]
+        detail = ""
+        if c["status"] == "incomplete":
+            detail = str(c["reason"])
+        status = "regressed" if worse > allowed else ("improved" if better > allowed else "ok")
+        if c["status"] == "incomplete" and b["status"] == "ok":
+            status = "regressed"
+        out.append(mk(status, new, detail, allowed))
+    for key, c in cur.iterrows():
+        if key not in base.index:
+            out.append(MetricComparison(*key[:3], "new", None, None if pd.isna(c["value"]) else float(c["value"]),
+                                        None, _direction(c["higher_is_better"]), "not in the baseline"))
+    return RegressionReport(out)
+
+
+def _direction(hib: Any) -> str:
+    if hib is None or (isinstance(hib, float) and math.isnan(hib)) or pd.isna(hib):
+        return "either"
+    return "higher" if bool(hib) else "lower"
+
+
+def baseline_path(benchmark: str, root: str | Path | None = None) -> Path:
+    from kling.paths import repo_root
+
+    return Path(root or repo_root() / "reports" / "baselines") / f"{benchmark}.parquet"
+
+
+def update_baseline(current: Any, path: str | Path, reason: str, who: str | None = None) -> Path:
+    """Write the aggregates of `current` as the new baseline, recording why (Parquet metadata and a line in
+    history.jsonl next to it, which is tracked so the reason shows in review)."""
+    if not reason or not reason.strip():
+        raise ValueError("a baseline update needs a reason (--reason)")
+    agg = aggregate(current)
+    if agg.empty:
+        raise ValueError("no rows to make a baseline from")
+    path = Path(path)
+    old = read_parquet_metadata(path).get("baseline") if path.is_file() else None
+    record = {"reason": reason.strip(), "updated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+              "by": who or _user(), "git_sha": git_sha(), "runs": sorted(set(agg["run_id"])),
+              "benchmarks": sorted(set(agg["benchmark"])), "systems": sorted(set(agg["system"])),
+              "file": path.name, "previous_updated_at": (old or {}).get("updated_at")}
+    write_parquet_atomic(to_table(agg[COLUMNS + EXTRA_COLUMNS]), path, {"baseline": record})
+    with open(path.parent / HISTORY, "a") as fh:
+        fh.write(json.dumps(record, sort_keys=True) + "\n")
+    return path
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name in some containers
+        return "unknown"

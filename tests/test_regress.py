@@ -1,0 +1,116 @@
+"""The CI regression gate: per-metric tolerance and direction, explicit baseline updates."""
+
+from __future__ import annotations
+
+import json
+
+import pyarrow as pa
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from eval.leaderboard import store
+from eval.leaderboard.regress import (Tolerance, Tolerances, compare_to_baseline, load_tolerances,
+                                      update_baseline)
+from eval.leaderboard.synthetic import system_rows
+from kling.atomic import read_parquet_metadata
+from kling.cli.leaderboard import register
+from kling.paths import repo_root
+
+CASES = [f"c{i}" for i in range(5)]
+TOL = Tolerances(Tolerance(abs=1e-6, rel=0.0), {"sync_c": Tolerance(abs=0.1), "sync_d": Tolerance(abs=0.1)})
+
+
+def run(sync_c=7.0, sync_d=6.0, csim=0.8, **kw):
+    return system_rows("ours", {"sync_c": sync_c, "sync_d": sync_d, "csim": csim}, CASES, noise=0, **kw)
+
+
+def test_within_tolerance_passes_and_improvement_is_not_a_failure():
+    rep = compare_to_baseline(run(sync_c=6.95), run(), TOL)
+    assert rep.ok and {c.status for c in rep.comparisons} == {"ok"}
+    rep = compare_to_baseline(run(sync_c=8.0, sync_d=5.0), run(), TOL)
+    assert rep.ok and {c.metric: c.status for c in rep.comparisons}["sync_c"] == "improved"
+
+
+def test_every_regression_is_named_with_old_new_and_tolerance():
+    rep = compare_to_baseline(run(sync_c=6.5, sync_d=6.5, csim=0.79), run(), TOL)
+    assert not rep.ok
+    failed = {c.metric: c for c in rep.failures}
+    assert set(failed) == {"sync_c", "sync_d", "csim"}
+    assert failed["sync_d"].direction == "lower"  # from higher_is_better
+    text = rep.format()
+    assert "sync_c [ours / demo]: old 7 -> new 6.5 (tolerance 0.1, higher is better)" in text
+    assert "sync_d [ours / demo]: old 6 -> new 6.5 (tolerance 0.1, lower is better)" in text
+    assert "csim" in text and text.strip().splitlines()[-1].startswith("REGRESSION")
+
+
+def test_relative_tolerance_and_direction_override():
+    tol = Tolerances(Tolerance(rel=0.1), {"csim": Tolerance(abs=0.0, direction="either")})
+    rep = compare_to_baseline(run(sync_c=6.4, csim=0.81), run(), tol)  # 7 -> 6.4 within 10%, csim moved up
+    assert [c.metric for c in rep.failures] == ["csim"]
+
+
+def test_missing_incomplete_and_incomparable_fail_new_metrics_do_not():
+    base = run()
+    cur = system_rows("ours", {"sync_c": 7.0, "fvd": 100.0}, CASES, noise=0)
+    rep = compare_to_baseline(cur, base, TOL)
+    st = {c.metric: c.status for c in rep.comparisons}
+    assert st["sync_d"] == "missing" and st["csim"] == "missing" and st["fvd"] == "new"
+    rep = compare_to_baseline(run(missing=["c2"]), base, TOL)
+    assert {c.metric for c in rep.failures} == {"sync_c", "sync_d", "csim"}
+    assert "c2" in rep.failures[0].detail
+    base = system_rows("ours", {"sync_c": 7.0}, CASES, noise=0)
+    other = system_rows("ours", {"sync_c": 7.0}, CASES, noise=0, metrics={"sync_c": (True, "syncnet_v2", "f" * 64, "sync_cd/2")})
+    rep = compare_to_baseline(other, base, TOL)
+    assert rep.failures[0].status == "incomparable" and "update the baseline" in rep.failures[0].detail
+    renamed = system_rows("ours", {"sync_c": 7.0}, CASES, noise=0, metrics={"sync_c": (True, "expert", "a" * 64, "sync_cd/1")})
+    assert {c.status for c in compare_to_baseline(renamed, base, TOL).comparisons} == {"missing", "new"}
+    both = pa.concat_tables([base, renamed])  # one metric from two backbones: compared separately
+    assert compare_to_baseline(both, both, TOL).ok and len(compare_to_baseline(both, both, TOL).comparisons) == 2
+
+
+def test_tolerance_file(tmp_path):
+    tracked = load_tolerances(repo_root() / "reports" / "baselines" / "tolerances.yaml")
+    assert tracked.for_metric("sync_c").abs > 0 and tracked.for_metric("output_ok").direction == "higher"
+    assert load_tolerances(None).default.rel > 0
+    bad = tmp_path / "t.yaml"
+    bad.write_text("metrics:\n  sync_c: {abs: -1}\n")
+    with pytest.raises(ValueError, match="sync_c"):
+        load_tolerances(bad)
+    bad.write_text("metrics:\n  sync_c: {direction: up}\n")
+    with pytest.raises(ValueError, match="direction"):
+        load_tolerances(bad)
+
+
+def test_update_baseline_records_why(tmp_path):
+    path = tmp_path / "baselines" / "demo.parquet"
+    with pytest.raises(ValueError, match="reason"):
+        update_baseline(run(), path, "  ")
+    update_baseline(run(), path, "first baseline")
+    update_baseline(run(sync_c=7.5), path, "sync expert retrained")
+    meta = read_parquet_metadata(path)["baseline"]
+    assert meta["reason"] == "sync expert retrained" and meta["previous_updated_at"] and meta["runs"] == ["run-ours"]
+    hist = [json.loads(line) for line in (path.parent / "history.jsonl").read_text().splitlines()]
+    assert [h["reason"] for h in hist] == ["first baseline", "sync expert retrained"]
+    assert compare_to_baseline(run(sync_c=7.5), store.read_any(path), TOL).ok
+    assert not compare_to_baseline(run(sync_c=7.0), store.read_any(path), TOL).ok
+
+
+def test_cli_regress_exit_codes_and_baseline_update(tmp_path):
+    app = typer.Typer()
+    register(app)
+    cli = CliRunner()
+    root = tmp_path / "store"
+    store.write_run(run(), root)
+    base = tmp_path / "baselines" / "demo.parquet"
+    (tmp_path / "baselines").mkdir()
+    (tmp_path / "baselines" / "tolerances.yaml").write_text("default: {abs: 0.01}\n")
+    r = cli.invoke(app, ["baseline", "update", "--benchmark", "demo", "--reason", "initial", "--current", str(root), "--out", str(base)])
+    assert r.exit_code == 0, r.output
+    r = cli.invoke(app, ["regress", "--baseline", str(base), "--current", str(root)])
+    assert r.exit_code == 0 and "no regression" in r.output
+    store.write_run(run(sync_c=6.0, run_id="r2", created_at="2026-12-01T00:00:00+00:00"), root)
+    r = cli.invoke(app, ["regress", "--baseline", str(base), "--current", str(root)])
+    assert r.exit_code == 1 and "sync_c [ours / demo]: old 7 -> new 6 (tolerance 0.01" in r.output
+    r = cli.invoke(app, ["regress", "--baseline", str(tmp_path / "none.parquet")])
+    assert r.exit_code == 2 and "baseline update" in r.output
