@@ -1,6 +1,6 @@
 """Face-track throughput (frames/s) against decode-only throughput of the same clip, in one process.
 
-    python benchmarks/bench_faces.py [CLIP.mp4 ...] [--detector auto|dlib|scrfd] [--repeat 2] [--json out.json]
+    python benchmarks/bench_faces.py [CLIP.mp4 ...] [--detector auto|dlib|scrfd] [--repeat 3] [--json out.json]
 
 Per clip (default ../shared/data/clips/*.mp4 next to the repository root; "skipped: no clips" when absent):
   decode : kling.io.decode.iter_frames at 25 fps with the face step's chunk size;
@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("paths", nargs="*", type=Path)
     ap.add_argument("--detector", default="auto", choices=["auto", "dlib", "scrfd"])
-    ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args(argv)
     paths = args.paths or default_clips()
@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     info = detector.info() if hasattr(detector, "info") else {}
     before = machine_state()
     print(f"bench_faces: detector={info.get('name', '?')} (loaded in {t_load.wall:.2f}s) "
-          f"threads={info.get('threads', '?')}; {load_text(before)}")
+          f"threads={getattr(detector, 'threads', '?')}; {load_text(before)}")
     rows = [bench_clip(Path(p).resolve(), config, detector, max(1, args.repeat)) for p in paths]
     hdr = f"{'clip':<26}{'frames':>7}{'decode f/s':>12}{'detect f/s':>12}{'tracks f/s':>12}{'trk/dec':>9}{'trk/det':>9}"
     print(hdr + "\n" + "-" * len(hdr))

@@ -268,6 +268,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--clip", type=Path, default=None,
                     help=f"source clip (default: first of {DEFAULT_CLIPS_DIR}/*.mp4, else a demo-corpus clip)")
+    ap.add_argument("--demo", action="store_true", help="use the demo-corpus clip even when shared clips exist")
     ap.add_argument("--minutes", type=float, default=5.0, help="length of the long input")
     ap.add_argument("--max-side", type=int, default=None,
                     help="downscale both inputs so the long side is at most this (faster; default: source size)")
@@ -291,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tmp_ctx.name) if tmp_ctx else args.workdir
     work.mkdir(parents=True, exist_ok=True)
     try:
-        clip = args.clip or next(iter(default_clips()), None)
+        clip = args.clip or (None if args.demo else next(iter(default_clips()), None))
         source = "shared"
         if clip is None:
             source = "demo_corpus"

@@ -79,7 +79,7 @@ def test_clean_mode_is_pil_bicubic_per_channel(tmp_path, weights, ext):
     assert b.protocol_version == "fid-v1/clean/s5" and a.value != pytest.approx(b.value, rel=1e-3)
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # torchmetrics takes a general eigendecomposition of a 2048x2048 product
 def test_torchmetrics_metric_object_agrees(ext):
     ref, gen = np.stack(_images(0)), np.stack(_images(0, noise=30))
     metric = torchmetrics_fid(ext)

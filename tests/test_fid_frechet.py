@@ -13,7 +13,7 @@ from eval.fid.frechet import frechet_distance, frechet_distance_features, gaussi
 
 def pytorch_fid_formula(mu1, s1, mu2, s2, eps=1e-6):
     """fid_score.calculate_frechet_distance's arithmetic (sqrtm of the product, eps fallback, real part)."""
-    covmean, _ = linalg.sqrtm(s1.dot(s2), disp=False) if "disp" in linalg.sqrtm.__code__.co_varnames else (linalg.sqrtm(s1.dot(s2)), 0)
+    covmean = linalg.sqrtm(s1.dot(s2))  # (disp=False in pytorch-fid only silences scipy's own warning)
     if not np.isfinite(covmean).all():
         off = np.eye(s1.shape[0]) * eps
         covmean = linalg.sqrtm((s1 + off).dot(s2 + off))

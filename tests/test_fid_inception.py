@@ -7,8 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from eval.fid.cache import FeatureCache
-from eval.fid.features import clean_resize, load_extractor, torchmetrics_fid
+from eval.fid.features import load_extractor
 from eval.fid.fid import compute_fid
 from eval.fid.inception import expected_shapes, load_inception
 from eval.fid.testing import random_state_dict, write_inception_weights

@@ -14,16 +14,43 @@ import shlex
 import subprocess
 import sys
 from pathlib import Path
+from typing import Callable
 
 import typer
 
 from kling.paths import kling_home
 
-# Asset groups in run order, and whether a group is partitioned per source video.
-RUNS: list[tuple[str, bool]] = [
-    ("group:curation_source", False),
-    ("group:curation_videos", True),
-    ("group:curation_dataset", False),
+
+
+def _video_ids() -> list[str]:
+    from kling.config import load_profile
+    from kling.curate.sources import discover_videos
+
+    profile = load_profile()
+    return [r.video_id for r in discover_videos(profile.source_dir(), recursive=profile.section("source").get("recursive", True))]
+
+
+def _eval_keys() -> list[str]:
+    """(benchmark, system) partition keys as Dagster orders them: "benchmark|system", sorted."""
+    from eval.runs import EvalLayout, benchmark_names, system_names
+    from kling.config import load_profile
+
+    layout = EvalLayout.default()
+    benches = sorted(benchmark_names(load_profile()))
+    systems = sorted({s for b in benches for s in system_names(layout, b)})
+    return [f"{b}|{s}" for b in benches for s in systems]
+
+
+# Asset groups in run order; a partitioned group gets the range of all its keys, read after the runs before
+# it (the demo corpus and the control systems exist only from then on).
+RUNS: list[tuple[str, Callable[[], list[str]] | None]] = [
+    ("group:curation_source", None),
+    ("group:curation_videos", _video_ids),
+    ("group:training", None),
+    ("group:curation_dataset", None),
+    ("group:eval_prepare", None),
+    ("group:eval_runs", _eval_keys),
+    ("group:eval_report", None),
 ]
 
 
@@ -35,29 +62,21 @@ def _materialize(args: list[str]) -> None:
         raise typer.Exit(1)
 
 
-def _video_ids() -> list[str]:
-    from kling.config import load_profile
-    from kling.curate.sources import discover_videos
-
-    profile = load_profile()
-    return [r.video_id for r in discover_videos(profile.source_dir(), recursive=profile.section("source").get("recursive", True))]
-
-
 def run_demo(profile: str) -> None:
     os.environ["KLING_PROFILE"] = profile
     os.environ.setdefault("DAGSTER_HOME", str(kling_home() / "dagster_home"))
     Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
     (Path(os.environ["DAGSTER_HOME"]) / "dagster.yaml").touch()
-    for selection, per_video in RUNS:
-        if not per_video:
+    for selection, keys_fn in RUNS:
+        if keys_fn is None:
             _materialize(["--select", selection])
             continue
-        ids = _video_ids()  # read after the source run: the demo corpus exists only from then on
-        if not ids:
-            typer.secho("no source videos found: nothing to curate", fg="yellow")
+        keys = keys_fn()
+        if not keys:
+            typer.secho(f"{selection}: no partitions (nothing to run)", fg="yellow")
             continue
-        # Partition keys are ordered as the definitions list them (sorted paths), so first...last is all.
-        _materialize(["--select", selection, "--partition-range", f"{ids[0]}...{ids[-1]}"])
+        # Keys are ordered as the definitions list them, so first...last is every key.
+        _materialize(["--select", selection, "--partition-range", f"{keys[0]}...{keys[-1]}"])
     _print_outputs()
 
 
@@ -71,8 +90,12 @@ def _print_outputs() -> None:
     for step_dir in sorted(p for p in root.iterdir() if p.is_dir()):
         n = len([p for p in step_dir.iterdir() if p.suffix == ".json"])
         typer.echo(f"  {step_dir.name + '/':<18} {step_dir}  ({n} videos)")
-    for extra in sorted(data_dir().glob("*/**/*.html")):
-        typer.echo(f"  dashboard          {extra}")
+    reports = data_dir() / "reports"
+    if (reports / "leaderboard.parquet").exists():
+        typer.echo(f"  leaderboard        {reports / 'leaderboard.parquet'}  (print it: kling leaderboard)")
+        typer.echo(f"  run store          {data_dir() / 'leaderboard'}  (one Parquet per run; DuckDB view over all)")
+    if (reports / "dashboard.html").exists():
+        typer.secho(f"  dashboard          {reports / 'dashboard.html'}", bold=True)
     typer.echo(f"  dagster instance   {os.environ['DAGSTER_HOME']}  (browse with: dagster dev -m pipelines.definitions)")
 
 

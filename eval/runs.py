@@ -1,0 +1,99 @@
+"""Where evaluation inputs and outputs live, and preparing them from a profile (no Dagster here).
+
+    <data>/benchmarks/<benchmark>/      benchmark spec + its reference images and audio
+    <data>/systems/<benchmark>/<system>/ generated videos named by case id + system.yaml (controls included)
+    <data>/leaderboard/                  the run store (eval.leaderboard.store), leaderboard.parquet, dashboard.html
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from eval.benchmarks import Benchmark, load_benchmark
+from eval.suite import EvalSettings
+from kling.config import Profile
+from kling.paths import data_dir
+
+SPEC_NAME = "benchmark.yaml"
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalLayout:
+    root: Path
+
+    @staticmethod
+    def default() -> "EvalLayout":
+        return EvalLayout(data_dir())
+
+    def benchmark_dir(self, name: str) -> Path:
+        return self.root / "benchmarks" / name
+
+    def systems_dir(self, benchmark: str) -> Path:
+        return self.root / "systems" / benchmark
+
+    @property
+    def store(self) -> Path:
+        return self.root / "leaderboard"  # = eval.leaderboard.store.default_root() for the default layout
+
+    @property
+    def expert_dir(self) -> Path:
+        return self.root / "training" / "sync_expert"
+
+
+def _benchmark_entries(profile: Profile) -> list:
+    # Without an explicit list, the demo corpus profile evaluates the demo benchmark; a folder of the
+    # user's videos evaluates nothing until benchmarks are named.
+    default = ["demo"] if profile.section("source").get("kind", "demo_corpus") == "demo_corpus" else []
+    return list(profile.section("eval").get("benchmarks", default))
+
+
+def benchmark_names(profile: Profile) -> list[str]:
+    """Benchmarks of the profile: `demo` (built from the demo corpus) and/or {name, spec} entries."""
+    return [str(b["name"] if isinstance(b, dict) else b) for b in _benchmark_entries(profile)]
+
+
+def _entries(profile: Profile) -> dict[str, object]:
+    return {str(b["name"] if isinstance(b, dict) else b): b for b in _benchmark_entries(profile)}
+
+
+def prepare_benchmark(profile: Profile, name: str, layout: EvalLayout) -> Benchmark:
+    """Build the demo benchmark from the demo corpus into the layout, or load a spec the profile names
+    (`benchmarks: [{name: hdtf, spec: /path/to/benchmark.yaml}]`), checking that its files exist."""
+    entry = _entries(profile)[name]
+    if isinstance(entry, dict):
+        return load_benchmark(Path(entry["spec"]).expanduser(), check_files=True)
+    if name != "demo":
+        raise ValueError(f"benchmark {name!r}: give it as {{name: {name}, spec: PATH}} in the profile's eval.benchmarks")
+    from eval.benchmark_recipes import build_demo_benchmark
+    from kling.demo import CorpusManifest
+
+    manifest = CorpusManifest.load(profile.source_dir())
+    long_classes = profile.section("eval").get("demo_long_classes")
+    return build_demo_benchmark(manifest, layout.benchmark_dir(name), long_classes=long_classes)
+
+
+def load_prepared(profile: Profile, name: str, layout: EvalLayout) -> Benchmark:
+    """A benchmark prepared earlier by prepare_benchmark (no rebuilding)."""
+    entry = _entries(profile)[name]
+    spec = Path(entry["spec"]).expanduser() if isinstance(entry, dict) else layout.benchmark_dir(name) / SPEC_NAME
+    if not spec.exists():
+        raise FileNotFoundError(f"benchmark {name} is not prepared ({spec} missing): materialize eval/benchmarks first")
+    return load_benchmark(spec, check_files=True)
+
+
+def system_names(layout: EvalLayout, benchmark: str) -> list[str]:
+    d = layout.systems_dir(benchmark)
+    return sorted(p.name for p in d.iterdir() if p.is_dir() and not p.name.startswith(".")) if d.is_dir() else []
+
+
+def eval_settings(profile: Profile, layout: EvalLayout) -> EvalSettings:
+    cfg = profile.section("eval")
+    fields = {f.name for f in dataclasses.fields(EvalSettings)}
+    kw = {k: tuple(v) if isinstance(v, list) else v for k, v in cfg.items() if k in fields}
+    if "sync_expert_dir" not in kw:
+        from kling.train.sync_expert import latest_checkpoint_dir
+
+        latest = latest_checkpoint_dir(layout.expert_dir)
+        kw["sync_expert_dir"] = str(latest) if latest else None
+    return EvalSettings(**kw)

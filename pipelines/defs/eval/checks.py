@@ -1,0 +1,50 @@
+"""Blocking gates on the leaderboard: metrics must order the controls as they must, and must not regress
+against the tracked baseline of their benchmark."""
+
+import dagster as dg
+from eval.leaderboard.regress import baseline_path, compare_to_baseline, load_tolerances
+from eval.leaderboard.store import load_rows, read_any
+from eval.runs import EvalLayout, benchmark_names
+from pipelines.defs.curation.resources import CurationSettings
+from pipelines.defs.eval.assets import LEADERBOARD_KEY
+
+CONTROLS_ORDERED = "metrics_order_their_controls"
+NO_REGRESSION = "no_regression_against_baseline"
+
+
+@dg.asset_check(asset=LEADERBOARD_KEY, name=CONTROLS_ORDERED, blocking=True)
+def controls_ordered() -> dg.AssetCheckResult:
+    """Sync-C of ground truth above the shifted-audio control, identity of ground truth above another
+    identity, ...: a metric that fails its controls is flagged on the leaderboard and fails this check."""
+    from eval.leaderboard.controls import evaluate_controls
+
+    outcomes = evaluate_controls(load_rows(EvalLayout.default().store, latest=True))
+    bad = [o.message for o in outcomes if o.status in ("fail", "missing")]
+    return dg.AssetCheckResult(passed=not bad, metadata={
+        "violations": dg.MetadataValue.json(bad),
+        "passed_rules": len([o for o in outcomes if o.status == "pass"]),
+        "skipped_rules": len([o for o in outcomes if o.status == "skipped"]),
+    })
+
+
+@dg.asset_check(asset=LEADERBOARD_KEY, name=NO_REGRESSION, blocking=True)
+def no_regression(curation: CurationSettings) -> dg.AssetCheckResult:
+    """The CI regression gate: every metric of every system within its tolerance of the tracked baseline
+    (reports/baselines/<benchmark>.parquet); a benchmark without a baseline is reported, not failed."""
+    layout = EvalLayout.default()
+    tolerances = load_tolerances(baseline_path("demo").parent / "tolerances.yaml")
+    failures, compared, no_baseline = [], [], []
+    for bench in benchmark_names(curation.load()):
+        path = baseline_path(bench)
+        if not path.exists():
+            no_baseline.append(bench)
+            continue
+        report = compare_to_baseline(load_rows(layout.store, latest=True, benchmark=bench), read_any(path, latest=False), tolerances)
+        compared.append(bench)
+        if not report.ok:
+            failures.append(report.format())
+    return dg.AssetCheckResult(passed=not failures, metadata={
+        "compared": dg.MetadataValue.json(compared),
+        "without_baseline": dg.MetadataValue.json(no_baseline),
+        "regressions": dg.MetadataValue.md("\n\n".join(failures) or "none"),
+    })
