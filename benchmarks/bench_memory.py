@@ -10,16 +10,17 @@ repository root, or, when that is absent, a demo-corpus clip made by kling.demo.
 Each curation step (normalise, shots, face_tracks, speech, quality) runs in its own child process on each input,
 in order, on one Workspace per input. The child first imports the step's modules and loads its models (the
 *base*: fixed cost), then runs the step and reports its peak resident set size (VmHWM from /proc/self/status;
-ru_maxrss where /proc is missing). Reported per step: peak for both lengths and their ratio (flat = 1.0), the
-working set above the base (peak - base) for both, and the growth in MiB per minute of extra video, which is the
-number that says whether a step holds something proportional to the video's length.
+ru_maxrss where /proc is missing); a thread samples VmRSS meanwhile. Reported per step: peak for both lengths and
+their ratio (flat = 1.0), the working set above the base (peak - base) for both, the growth in MiB per minute of
+extra video (the number that says whether a step holds something proportional to the video's length, put on the
+scale of the audio track and of the decoded frames), and the long run's RSS timeline (a steady climb = something
+kept per frame; a jump at the end = an output table or a whole-track array). Ratios, never pass/fail.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -41,6 +42,7 @@ def make_repeated(src: Path, dst: Path, n_frames: int | None, max_side: int | No
     from kling.io.audio import fit_length, read_audio, samples_for_frames
     from kling.io.decode import iter_frames
     from kling.io.encode import VideoWriter
+    from kling.io.probe import probe
 
     audio = read_audio(src)  # one pass of the source clip (seconds): the only thing held whole
     written, passes = 0, 0
@@ -64,11 +66,10 @@ def make_repeated(src: Path, dst: Path, n_frames: int | None, max_side: int | No
             passes += 1
             if single:
                 break
-    from kling.io.probe import probe
-
     info = probe(dst)
-    return {"path": str(dst), "width": info.width, "height": info.height, "frames": written, "seconds": written / FPS, "passes": passes,
-            "size_mib": round(dst.stat().st_size / MiB, 2), "make_s": round(time.perf_counter() - t0, 1)}
+    return {"path": str(dst), "width": info.width, "height": info.height, "frames": written,
+            "seconds": written / FPS, "passes": passes, "size_mib": round(dst.stat().st_size / MiB, 2),
+            "make_s": round(time.perf_counter() - t0, 1)}
 
 
 DEMO_CLIP_ID = "ava_talk"  # one speaking face, no defects
@@ -275,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--preset", default="veryfast", help="x264 preset for making the inputs (not for the steps)")
     ap.add_argument("--crf", type=int, default=18)
     ap.add_argument("--steps", nargs="+", default=STEPS, choices=STEPS,
-                    help="steps to measure (upstream steps still run, unmeasured order kept)")
+                    help="steps to report (their upstream steps still run first, in their own children)")
     ap.add_argument("--profile", default="demo")
     ap.add_argument("--trace", action="store_true", help="also report tracemalloc's peak (slower)")
     ap.add_argument("--flat-mib-per-min", type=float, default=2.0,

@@ -140,3 +140,16 @@ def test_detect_speech_file_wav_and_video_without_audio(tmp_path):
     mute = write_video(tmp_path / "mute.mp4", np.zeros((10, 32, 32, 3), np.uint8), fps=25)
     r = speech.detect_speech_file(mute, n_frames=10)
     assert r.reason == "no_audio" and r.segments == [] and r.speech_ratio == 0.0
+
+
+def test_rms_envelope_blocks_match_direct_computation():
+    """The block-wise envelope (bounded memory on long audio) equals a direct per-frame RMS."""
+    from kling.curate.speech import mean_square, rms_envelope
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(0, 0.1, 16000 * 70 + 123).astype(np.float32)  # 70 s: spans several blocks
+    env = rms_envelope(x)
+    direct = np.array([np.sqrt(np.mean(x[i * 640:(i + 1) * 640].astype(np.float64) ** 2)) for i in range(len(env))])
+    assert len(env) == int(np.ceil(len(x) / 640))
+    np.testing.assert_allclose(env, direct, rtol=1e-5)
+    assert mean_square(x, block=1000) == pytest.approx(float(np.mean(x.astype(np.float64) ** 2)), rel=1e-12)

@@ -142,7 +142,7 @@ def detect_speech(
     samples = np.asarray(samples, np.float32).reshape(-1)
     duration = len(samples) / sample_rate
     n = int(n_frames) if n_frames is not None else int(np.ceil(duration * fps - 1e-9))
-    if len(samples) == 0 or float(np.sqrt(np.mean(np.square(samples, dtype=np.float64)))) < config.silence_rms:
+    if len(samples) == 0 or float(np.sqrt(mean_square(samples))) < config.silence_rms:
         reason = "silent"
         return SpeechResult([], np.zeros(n, bool), np.zeros(n, np.float32), 0.0, duration, fps, reason)
 
@@ -180,13 +180,28 @@ def rms_envelope(samples: np.ndarray, sample_rate: int = VAD_SAMPLE_RATE, fps: f
     n = int(n_frames) if n_frames is not None else int(np.ceil(len(samples) / hop - 1e-9))
     env = np.zeros(n, np.float32)
     edges = np.round(np.arange(n + 1) * hop).astype(np.int64)
-    sq = np.concatenate([[0.0], np.cumsum(np.square(samples, dtype=np.float64))])
     a = np.clip(edges[:-1], 0, len(samples))
     b = np.clip(edges[1:], 0, len(samples))
-    cnt = b - a
-    ok = cnt > 0
-    env[ok] = np.sqrt((sq[b[ok]] - sq[a[ok]]) / cnt[ok])
+    for f0 in range(0, n, _ENVELOPE_BLOCK):  # blocks keep the float64 work bounded on long audio
+        f1 = min(n, f0 + _ENVELOPE_BLOCK)
+        lo, hi = a[f0], b[f1 - 1]
+        sq = np.concatenate([[0.0], np.cumsum(np.square(samples[lo:hi], dtype=np.float64))])
+        aa, bb = a[f0:f1] - lo, b[f0:f1] - lo
+        cnt = bb - aa
+        ok = cnt > 0
+        env[f0:f1][ok] = np.sqrt((sq[bb[ok]] - sq[aa[ok]]) / cnt[ok])
     return env
+
+
+_ENVELOPE_BLOCK = 1500  # frames (60 s at 25 fps)
+
+
+def mean_square(samples: np.ndarray, block: int = 1 << 20) -> float:
+    """Mean of squares in float64, accumulated over blocks (no whole-track float64 copy)."""
+    total = 0.0
+    for i in range(0, len(samples), block):
+        total += float(np.square(samples[i : i + block], dtype=np.float64).sum())
+    return total / max(len(samples), 1)
 
 
 def _corr(x: np.ndarray, y: np.ndarray) -> float:
