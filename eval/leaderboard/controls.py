@@ -49,10 +49,13 @@ class ControlRule:
     use_abs: bool = False
 
 
+# Sync-C and Sync-D are, by SyncNet's protocol, measured at the best AV offset in -15..+15 frames, and a
+# 0.5 s shift (12.5 frames) lies inside that search: they are shift-invariant there, so the shifted control
+# is checked through the AV offset the metric reports (measured on the demo: Sync-C 1.49 for ground truth
+# against 1.51 shifted, AV offset 0 against 13). Sync-C/D are checked against the still face instead.
 RULES: tuple[ControlRule, ...] = (
-    ControlRule("sync_c", GROUND_TRUTH, AUDIO_SHIFTED, "lip-sync confidence drops when audio is 0.5 s late"),
     ControlRule("sync_c", GROUND_TRUTH, STILL_REFERENCE, "a still face carries no lip-sync"),
-    ControlRule("sync_d", GROUND_TRUTH, AUDIO_SHIFTED, "lip-audio distance grows when audio is 0.5 s late"),
+    ControlRule("sync_d", GROUND_TRUTH, STILL_REFERENCE, "a still face is further from its audio"),
     ControlRule("sync_av_offset", GROUND_TRUTH, AUDIO_SHIFTED, "the shifted control's offset is ~12 frames",
                 direction="lower", use_abs=True),
     ControlRule("csim", GROUND_TRUTH, OTHER_IDENTITY, "another person is less similar to the reference"),
