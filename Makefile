@@ -11,7 +11,9 @@ STAMP := $(VENV)/.kling-installed
 export KLING_HOME ?= $(CURDIR)/.kling
 export DAGSTER_HOME ?= $(KLING_HOME)/dagster_home
 
-.PHONY: setup demo test clean-data
+ORACLES := $(VENV)/oracles
+
+.PHONY: setup oracles demo test clean-data
 
 setup: $(STAMP)
 
@@ -23,11 +25,23 @@ $(STAMP): pyproject.toml constraints.txt Makefile
 	$(BIN)/python -m pip install -q -c constraints.txt -c $(VENV)/torch-constraint.txt -e '.[dev]'
 	@touch $(STAMP)
 
+# Reference implementations the parity tests compare against (never imported by the project): the
+# syncnet_python fork, and torchvision's pure-Python models + pytorch-fid for FID (see eval/fid/PARITY.md).
+oracles: $(ORACLES)/.installed
+
+$(ORACLES)/.installed: | $(STAMP)
+	rm -rf $(ORACLES) && mkdir -p $(ORACLES)/syncnet $(ORACLES)/site $(ORACLES)/wheels
+	$(BIN)/python -m pip install -q --no-deps --target $(ORACLES)/syncnet syncnet-python==0.2.3
+	$(BIN)/python -m pip download -q --no-deps -d $(ORACLES)/wheels torchvision==0.28.0 pytorch-fid==0.3.0
+	$(BIN)/python -c "import glob, zipfile; [zipfile.ZipFile(w).extractall('$(ORACLES)/site') for w in glob.glob('$(ORACLES)/wheels/*.whl')]"
+	@touch $@
+
 demo: setup
 	$(BIN)/kling demo
 
-test: setup
-	$(BIN)/python -m pytest -q
+test: setup oracles
+	KLING_SYNCNET_ORACLE=$(CURDIR)/$(ORACLES)/syncnet KLING_ORACLE_PATH=$(CURDIR)/$(ORACLES)/site \
+	  $(BIN)/python -m pytest -q --durations=25
 
 clean-data:
 	rm -rf $(KLING_HOME)

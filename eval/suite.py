@@ -33,6 +33,8 @@ class EvalSettings:
     sync_expert_dir: str | None = None  # checkpoint folder of the trained expert (demo profile)
     identity_backbones: tuple[str, ...] = ("arcface", "dlib")
     adherence: bool = True
+    distribution: bool = True  # FID / FVD against the benchmark's ground truth, drift and transitions
+    window_s: float = 10.0
     judge_url: str | None = None
     judge_model: str | None = None
     detector: str = "auto"
@@ -113,4 +115,20 @@ def evaluate_system(benchmark: Benchmark, system: System, settings: EvalSettings
                          "reason": f"{exc.reason}: {exc}"})
         if progress:
             progress(case.id)
+    if settings.distribution:
+        rows += distribution_rows(benchmark, report, settings)
     return complete_rows(rows, ctx)
+
+
+def distribution_rows(benchmark: Benchmark, report, settings: EvalSettings) -> list[dict]:
+    """FID and FVD of the system's videos against the benchmark's ground-truth videos (whole set and per
+    time window, with drift), plus per-clip sharpness drift, appearance consistency and transitions: one
+    decode per video (eval.temporal.suite)."""
+    from eval.temporal.suite import SuiteConfig, evaluate_system as temporal_rows
+
+    refs = [c.ground_truth for c in benchmark.cases if c.ground_truth is not None]
+    gens = [Path(o.path) for o in report.cases if o.status == "ok"]
+    if not gens:
+        return []
+    metrics = ("fid", "fvd", "drift") if refs else ("drift",)
+    return temporal_rows(refs, gens, SuiteConfig(window_s=settings.window_s, metrics=metrics))

@@ -38,3 +38,22 @@ def demo_corpus(tmp_path_factory):
 
     out = tmp_path_factory.mktemp("demo_corpus")
     return generate_corpus(out)
+
+
+@pytest.fixture(scope="session")
+def demo_expert(demo_corpus, tmp_path_factory):
+    """The sync expert trained once per session on the demo corpus' in-sync single-person clips (the demo
+    profile's recipe); returns (checkpoint folder, {held-out clip id: injected AV offset in frames})."""
+    from eval.sync.expert import TrainConfig, clip_from_video, train_expert
+
+    train, held_out = [], {}
+    for c in demo_corpus.clips:
+        if not c.has_face or "silent" in c.defects or c.identity is None or c.scene_cut_frames:
+            continue
+        if c.av_offset_frames or c.id == "bo_talk":
+            held_out[c.id] = c.av_offset_frames
+            continue
+        train.append(clip_from_video(demo_corpus.path(c.id), clip_id=c.id))
+    out = tmp_path_factory.mktemp("sync_expert")
+    train_expert(train, out, TrainConfig(steps=250, threads=2))
+    return out, held_out

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from eval.sync.expert import EXPERT_NAME, ExpertClip, TrainConfig, clip_from_video, expert_evaluator, train_expert
+from eval.sync.expert import EXPERT_NAME, ExpertClip, TrainConfig, expert_evaluator, train_expert
 from eval.sync.filter import SyncFilterConfig, lip_sync_decision
 from eval.sync.score import EXPERT_PROTOCOL_VERSION, SyncResult, TrackSyncResult
 from eval.sync.testing import draw_face_frames, synthetic_speech
@@ -58,32 +58,15 @@ def test_expert_recovers_offsets_on_synthetic_clips(tmp_path):
     assert min(conf0[0] - conf0[s] for s in (3, -4, 7)) > 2.0, conf0
 
 
-def _demo_expert_clips(corpus):
-    train, test = [], {}
-    for c in corpus.clips:
-        if not c.has_face or "silent" in c.defects or c.identity is None or c.scene_cut_frames:
-            continue
-        clip = clip_from_video(corpus.path(c.id), clip_id=c.id)
-        assert clip is not None, c.id
-        if c.av_offset_frames:
-            test[c.id] = (clip, c.av_offset_frames)
-        elif c.id == "bo_talk":
-            test[c.id] = (clip, 0)  # held out
-        else:
-            train.append(clip)
-    return train, test
-
-
 @pytest.mark.slow
-def test_expert_on_demo_corpus(demo_corpus, tmp_path):
+def test_expert_on_demo_corpus(demo_corpus, demo_expert, tmp_path):
     """Demo profile: trained on the corpus' in-sync clips, it recovers the injected AV offset within one
     frame and gives in-sync clips clearly higher confidence (at offset 0) than shifted ones."""
-    train, test = _demo_expert_clips(demo_corpus)
-    assert len(train) >= 4 and any(off for _, off in test.values())
-    train_expert(train, tmp_path, TrainConfig(steps=250, threads=2))
-    ev = expert_evaluator(tmp_path)
+    expert_dir, test = demo_expert
+    assert any(off for off in test.values())
+    ev = expert_evaluator(expert_dir)
 
-    for cid, (clip, off) in test.items():
+    for cid, off in test.items():
         res = ev.evaluate_video(demo_corpus.path(cid))
         assert res.status == "ok" and res.backbone == "syncnet-expert-demo"
         # corpus convention: positive av_offset_frames = audio lags video; SyncNet's: positive = audio leads

@@ -47,6 +47,7 @@ RUNS: list[tuple[str, Callable[[], list[str]] | None]] = [
     ("group:curation_source", None),
     ("group:curation_videos", _video_ids),
     ("group:training", None),
+    ("group:curation_lipsync", _video_ids),
     ("group:curation_dataset", None),
     ("group:eval_prepare", None),
     ("group:eval_runs", _eval_keys),

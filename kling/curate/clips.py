@@ -94,6 +94,12 @@ CURATED_MANIFEST_SCHEMA = pa.schema(
         pa.field("reject_reasons", pa.list_(pa.string()), nullable=False),
         pa.field("reject_detail", pa.string()),
         *[pa.field(c, pa.float64()) for c in METRIC_COLUMNS],
+        # lip-sync filter (kling.curate.lipsync): null where the clip was not scored
+        pa.field("sync_c", pa.float64()),
+        pa.field("sync_d", pa.float64()),
+        pa.field("av_offset", pa.int32()),
+        pa.field("shift_audio_frames", pa.int32()),  # offset correction to apply to the audio, 0 = none
+        pa.field("sync_backbone", pa.string()),
         pa.field("config_hash", pa.string()),
     ],
     metadata={b"kling.schema": b"curated_manifest/1"},

@@ -21,21 +21,23 @@ from kling.curate.runner import ClipRejected, StepRecord, Workspace, run_step
 from kling.curate.sources import VideoRef
 from kling.hashing import config_hash
 
-STEPS = ["normalise", "shots", "face_tracks", "speech", "quality"]
+STEPS = ["normalise", "shots", "face_tracks", "speech", "quality", "lip_sync"]
 UPSTREAM = {
     "normalise": [],
     "shots": ["normalise"],
     "face_tracks": ["normalise", "shots"],
     "speech": ["normalise", "face_tracks"],
     "quality": ["normalise", "shots", "face_tracks", "speech"],
+    "lip_sync": ["normalise", "face_tracks", "quality"],
 }
 # Bump a step's version when its code changes its output: cached results are then recomputed.
-VERSIONS = {"normalise": 1, "shots": 1, "face_tracks": 1, "speech": 1, "quality": 1}
+VERSIONS = {"normalise": 1, "shots": 1, "face_tracks": 1, "speech": 1, "quality": 1, "lip_sync": 1}
 
 
 def _configs(profile: Profile) -> dict[str, Any]:
     from kling.curate.face_tracks import FaceTrackConfig
     from kling.curate.filters import FilterConfig
+    from kling.curate.lipsync import LipSyncConfig
     from kling.curate.normalise import NormaliseConfig
     from kling.curate.quality import QualityConfig
     from kling.curate.speech import VadConfig
@@ -47,6 +49,7 @@ def _configs(profile: Profile) -> dict[str, Any]:
         "face_tracks": FaceTrackConfig(**faces),
         "speech": VadConfig(**profile.section("speech")),
         "quality": (QualityConfig(**profile.section("quality")), FilterConfig(**profile.section("filters"))),
+        "lip_sync": LipSyncConfig(**profile.section("lip_sync")),
     }
 
 
@@ -129,12 +132,26 @@ def _do_quality(ws: Workspace, ref: VideoRef, cfgs) -> dict:
     return {"candidates": len(filtered), "kept": int(filtered["kept"].sum()), "rejections": reason_counts(filtered)}
 
 
+def _do_lip_sync(ws: Workspace, ref: VideoRef, cfg) -> dict:
+    from kling.curate.lipsync import score_clips
+
+    vid = ref.video_id
+    quality = pd.read_parquet(ws.output("quality", vid, ".parquet"))
+    tracks = pd.read_parquet(ws.output("face_tracks", vid, ".parquet"))
+    decisions = score_clips(_normalised(ws, vid), quality, tracks, cfg)
+    write_parquet_atomic(decisions, ws.output("lip_sync", vid, ".parquet"), {"config": cfg})
+    rejected = decisions[~decisions["keep"].astype(bool)] if len(decisions) else decisions
+    return {"enabled": cfg.enabled, "scored": len(decisions), "rejected": len(rejected),
+            "rejections": rejected["reason"].value_counts().to_dict() if len(rejected) else {}}
+
+
 _IMPL: dict[str, Callable[[Workspace, VideoRef, Any], dict]] = {
     "normalise": _do_normalise,
     "shots": _do_shots,
     "face_tracks": _do_face_tracks,
     "speech": _do_speech,
     "quality": _do_quality,
+    "lip_sync": _do_lip_sync,
 }
 
 
@@ -148,15 +165,20 @@ def run_video_step(step: str, ws: Workspace, ref: VideoRef, profile: Profile) ->
         upstream.append(rec)
     cfg = _configs(profile)[step]
     inputs: dict[str, Any] = {"version": VERSIONS[step], "config": cfg}
+    if step == "lip_sync":
+        from kling.curate.lipsync import scorer_identity
+
+        inputs["scorer"] = scorer_identity(cfg)  # a retrained expert rescored every clip
     if step == "normalise":
         st = Path(ref.path).stat() if Path(ref.path).exists() else None
         inputs["source"] = {"path": str(ref.path), "size": st and st.st_size, "mtime_ns": st and st.st_mtime_ns}
     return run_step(ws, step, ref.video_id, inputs, lambda: _IMPL[step](ws, ref, cfg), upstream)
 
 
-def run_video(ws: Workspace, ref: VideoRef, profile: Profile) -> list[StepRecord]:
-    """Every step on one video, in order (what the Dagster assets do, for scripts and tests)."""
-    return [run_video_step(step, ws, ref, profile) for step in STEPS]
+def run_video(ws: Workspace, ref: VideoRef, profile: Profile, steps: list[str] | None = None) -> list[StepRecord]:
+    """Steps on one video, in order (default: all; the Dagster assets run the same functions). lip_sync
+    needs its scorer: the trained sync expert (training/sync_expert) or the official weights."""
+    return [run_video_step(step, ws, ref, profile) for step in (steps or STEPS)]
 
 
 def first_failure(ws: Workspace, video_id: str) -> StepRecord | None:
@@ -184,7 +206,10 @@ def build_manifest(ws: Workspace, refs: list[VideoRef], profile: Profile) -> tup
     for ref in refs:
         failure = first_failure(ws, ref.video_id)
         if failure is None:
-            parts.append(pd.read_parquet(ws.output("quality", ref.video_id, ".parquet")))
+            from kling.curate.lipsync import apply_decisions
+
+            rows = pd.read_parquet(ws.output("quality", ref.video_id, ".parquet"))
+            parts.append(apply_decisions(rows, pd.read_parquet(ws.output("lip_sync", ref.video_id, ".parquet"))))
         else:
             row = rejected_video_row(ref.video_id, failure.reason, failure.detail or "", str(ref.path), cfg_hash)
             parts.append(pd.DataFrame([row]))

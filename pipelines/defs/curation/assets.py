@@ -19,7 +19,11 @@ STEP_ASSETS = {
     "face_tracks": "face_tracks",
     "speech": "speech",
     "quality": "quality",
+    "lip_sync": "lip_sync",
 }
+# lip_sync runs after the sync expert is trained on the quality-kept clips, so it is its own run.
+STEP_GROUPS = {"lip_sync": "curation_lipsync"}
+SYNC_EXPERT_KEY = dg.AssetKey(["training", "sync_expert"])
 MANIFEST_KEY = dg.AssetKey(["curation", "curated_clips"])
 
 
@@ -50,13 +54,13 @@ def source_videos(context: dg.AssetExecutionContext, curation: CurationSettings)
     return dg.MaterializeResult(metadata=meta)
 
 
-def _step_asset(step: str, name: str, deps: list[dg.AssetKey]) -> dg.AssetsDefinition:
+def _step_asset(step: str, name: str, deps: list[dg.AssetKey], group: str) -> dg.AssetsDefinition:
     @dg.asset(
         key=dg.AssetKey(["curation", name]),
         deps=deps,
         partitions_def=video_partitions,
         backfill_policy=dg.BackfillPolicy.single_run(),
-        group_name="curation_videos",
+        group_name=group,
         description=(steps.__dict__[f"_do_{step}"].__doc__ or f"curation step {step}, per video"),
         kinds={"parquet"} if step != "normalise" else {"video"},
     )
@@ -96,14 +100,16 @@ def _build_step_assets() -> list[dg.AssetsDefinition]:
     assets = []
     for step in steps.STEPS:
         deps = [SOURCE_KEY] if step == "normalise" else [dg.AssetKey(["curation", STEP_ASSETS[u]]) for u in steps.UPSTREAM[step]]
-        assets.append(_step_asset(step, STEP_ASSETS[step], deps))
+        if step == "lip_sync":
+            deps.append(SYNC_EXPERT_KEY)
+        assets.append(_step_asset(step, STEP_ASSETS[step], deps, STEP_GROUPS.get(step, "curation_videos")))
     return assets
 
 
 step_assets = _build_step_assets()
 
 
-@dg.asset(key=MANIFEST_KEY, deps=[dg.AssetKey(["curation", "quality"])], group_name="curation_dataset", kinds={"parquet"})
+@dg.asset(key=MANIFEST_KEY, deps=[dg.AssetKey(["curation", "lip_sync"])], group_name="curation_dataset", kinds={"parquet"})
 def curated_clips(context: dg.AssetExecutionContext, curation: CurationSettings) -> dg.MaterializeResult:
     """The curated manifest (Parquet): every candidate clip, kept or rejected with its reasons, and every
     video rejected before the clip stage."""

@@ -6,10 +6,9 @@ import dagster as dg
 
 from eval.runs import EvalLayout
 from kling.train.sync_expert import NotEnoughClips, train_sync_expert
-from pipelines.defs.curation.assets import _refs
+from pipelines.defs.curation.assets import SYNC_EXPERT_KEY, _refs
 from pipelines.defs.curation.resources import CurationSettings
 
-SYNC_EXPERT_KEY = dg.AssetKey(["training", "sync_expert"])
 
 
 @dg.asset(key=SYNC_EXPERT_KEY, deps=[dg.AssetKey(["curation", "quality"])], group_name="training", kinds={"pytorch"})
