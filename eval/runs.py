@@ -97,3 +97,31 @@ def eval_settings(profile: Profile, layout: EvalLayout) -> EvalSettings:
         latest = latest_checkpoint_dir(layout.expert_dir)
         kw["sync_expert_dir"] = str(latest) if latest else None
     return EvalSettings(**kw)
+
+
+RUN_FINGERPRINT_VERSION = 1  # bump when evaluation code changes its numbers: every run is then redone
+
+
+def run_fingerprint(benchmark: Benchmark, system_dir: Path, settings: EvalSettings) -> str:
+    """Everything a run's rows depend on: the benchmark spec, the system's files (name, size, mtime), the
+    settings and the weight files they use. An unchanged fingerprint means the stored run still holds."""
+    from kling.hashing import config_hash, file_sha256
+    from kling.weights import sha256_of
+
+    # Descriptors are rewritten with the same content on every run: their content counts, not their mtime.
+    files = sorted((p.name, file_sha256(p) if p.suffix in {".yaml", ".yml", ".json"} else (p.stat().st_size, p.stat().st_mtime_ns))
+                   for p in Path(system_dir).iterdir() if p.is_file())
+    expert = Path(settings.sync_expert_dir or "") / "expert.pt"
+    return config_hash({
+        "version": RUN_FINGERPRINT_VERSION, "spec": benchmark.spec_hash(), "files": files, "settings": settings,
+        "expert": sha256_of(expert) if settings.sync_expert_dir and expert.is_file() else None,
+    })
+
+
+def stored_run(layout: EvalLayout, benchmark: str, system: str, fingerprint: str) -> Path | None:
+    """The latest stored run of (benchmark, system) if it was made from the same inputs."""
+    from eval.leaderboard.store import run_files, run_metadata
+
+    mine = [p for p in run_files(layout.store) if (run_metadata(p).get("benchmark"), run_metadata(p).get("system")) == (benchmark, system)]
+    latest = max(mine, key=lambda p: p.stat().st_mtime_ns, default=None)
+    return latest if latest is not None and run_metadata(latest).get("fingerprint") == fingerprint else None

@@ -10,12 +10,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kling.cli.demo import run_demo
+from kling.cli.demo import run_demo as _run_demo
 from kling.curate.runner import Workspace
 from kling.io.decode import read_frames
 from kling.io.encode import write_video
 
 pytestmark = pytest.mark.slow
+CURATION = ["curation_source", "curation_videos", "training", "curation_lipsync", "curation_dataset"]
+
+
+def run_demo(profile: str) -> None:
+    _run_demo(profile, groups=CURATION)
 
 
 def _records(root, step):

@@ -6,7 +6,16 @@ import pandas as pd
 
 import dagster as dg
 from eval.leaderboard.schema import RunContext
-from eval.runs import EvalLayout, benchmark_names, eval_settings, load_prepared, prepare_benchmark, system_names
+from eval.runs import (
+    EvalLayout,
+    benchmark_names,
+    eval_settings,
+    load_prepared,
+    prepare_benchmark,
+    run_fingerprint,
+    stored_run,
+    system_names,
+)
 from pipelines.defs.curation.resources import CurationSettings
 from pipelines.defs.eval.partitions import eval_partitions
 from pipelines.defs.training.assets import SYNC_EXPERT_KEY
@@ -74,10 +83,16 @@ def runs(context: dg.AssetExecutionContext, curation: CurationSettings) -> dg.Ma
             continue
         start = time.perf_counter()
         bench = load_prepared(profile, bench_name, layout)
-        system = load_system(layout.systems_dir(bench_name) / system_name)
+        system_dir = layout.systems_dir(bench_name) / system_name
+        fingerprint = run_fingerprint(bench, system_dir, settings)
+        previous = stored_run(layout, bench_name, system_name, fingerprint)
+        if previous is not None:
+            summary[key] = {"unchanged": str(previous)}
+            context.log.info(f"{key}: inputs unchanged since {previous.name}, not re-evaluated")
+            continue
         ctx = RunContext.new(system_name, bench_name, settings.hash, checkpoint=settings.sync_expert_dir or "")
-        table = evaluate_system(bench, system, settings, ctx, progress=lambda c: context.log.info(f"{key}: {c}"))
-        path = write_run(table, layout.store, {"settings": settings, "spec_hash": bench.spec_hash()})
+        table = evaluate_system(bench, load_system(system_dir), settings, ctx, progress=lambda c: context.log.info(f"{key}: {c}"))
+        path = write_run(table, layout.store, {"settings": settings, "spec_hash": bench.spec_hash(), "fingerprint": fingerprint})
         df = table.to_pandas()
         summary[key] = {"rows": len(df), "unavailable": int((df["status"] == "unavailable").sum()),
                         "seconds": round(time.perf_counter() - start, 1), "file": str(path)}
