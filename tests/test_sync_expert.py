@@ -104,3 +104,14 @@ def test_filter_decisions():
     assert fixed.keep and fixed.shift_audio_frames == 4
     none = lip_sync_decision(_result(status="unavailable", sync_c=None, av_offset=None, reason="no face track"))
     assert not none.keep and none.reason == "no_face_track" and none.backbone == EXPERT_NAME
+
+
+def test_same_training_gives_the_same_checkpoint_bytes(tmp_path):
+    """The checkpoint's sha256 names the backbone in every row: identical training must give identical bytes."""
+    from kling.hashing import file_sha256
+
+    clips = _clips(2, frames=50)
+    cfg = TrainConfig(steps=2, seg=16, segments=2, threads=2)
+    train_expert(clips, tmp_path / "a", cfg)
+    train_expert(clips, tmp_path / "b", cfg)
+    assert file_sha256(tmp_path / "a" / "expert.pt") == file_sha256(tmp_path / "b" / "expert.pt")

@@ -18,6 +18,7 @@ written every ``checkpoint_every`` steps, and training resumes from the latest o
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import time
@@ -127,14 +128,20 @@ def _loss(model: _Trainee, batch: list[tuple], seg: int) -> tuple[torch.Tensor, 
     return torch.stack(losses).mean(), correct / (seg * len(batch))
 
 
-def _save(out: Path, model: _Trainee, opt, step: int, cfg: TrainConfig, history: list, clip_ids: list[str]) -> None:
-    from kling.atomic import atomic_path, atomic_write_json
+def _to_bytes(obj) -> bytes:
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    return buf.getvalue()
 
-    with atomic_path(out / CHECKPOINT) as tmp:
-        torch.save(model.net.state_dict(), tmp)
-    with atomic_path(out / STATE) as tmp:
-        torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step,
-                    "rng": torch.get_rng_state()}, tmp)
+
+def _save(out: Path, model: _Trainee, opt, step: int, cfg: TrainConfig, history: list, clip_ids: list[str]) -> None:
+    from kling.atomic import atomic_write_bytes, atomic_write_json
+
+    # Saved through a buffer: torch.save names the zip's root folder after the file, and the temporary
+    # file's random name would make identical weights hash differently (the sha256 identifies the backbone).
+    atomic_write_bytes(out / CHECKPOINT, _to_bytes(model.net.state_dict()))
+    atomic_write_bytes(out / STATE, _to_bytes({"model": model.state_dict(), "opt": opt.state_dict(), "step": step,
+                                               "rng": torch.get_rng_state()}))
     atomic_write_json(out / META, {"name": EXPERT_NAME, "step": step, "train": cfg.to_dict(), "arch": cfg.arch.to_dict(),
                                    "protocol_version": EXPERT_PROTOCOL_VERSION, "clips": clip_ids, "history": history})
 
