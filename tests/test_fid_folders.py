@@ -12,6 +12,7 @@ from eval.fid.cache import FeatureCache
 from eval.fid.features import clean_resize, load_extractor, torchmetrics_fid
 from eval.fid.fid import compute_fid
 from eval.fid.testing import write_inception_weights
+from fid_images import image_folder, smooth_images
 
 
 @pytest.fixture(scope="module")
@@ -24,30 +25,12 @@ def ext(weights):
     return load_extractor(weights)
 
 
-def _folder(root, name, images):
-    from PIL import Image
-
-    d = root / name
-    d.mkdir()
-    for i, im in enumerate(images):
-        Image.fromarray(im).save(d / f"{i:02d}.png")
-    return d
-
-
-def _images(seed, n=4, size=64, noise=0.0):
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:size, 0:size] / size
-    out = []
-    for i in range(n):
-        base = np.stack([np.sin(6 * xx + i), yy * (i + 1) % 1.0, (xx * yy)], axis=2) * 127 + 128
-        out.append(np.clip(base + rng.normal(0, noise, base.shape), 0, 255).astype(np.uint8))
-    return out
 
 
 def test_fid_zero_on_itself_grows_with_noise_and_caches(tmp_path, weights, ext):
-    ref = _folder(tmp_path, "ref", _images(0))
-    near = _folder(tmp_path, "near", _images(0, noise=8))
-    far = _folder(tmp_path, "far", _images(0, noise=60))
+    ref = image_folder(tmp_path, "ref", smooth_images(0))
+    near = image_folder(tmp_path, "near", smooth_images(0, noise=8))
+    far = image_folder(tmp_path, "far", smooth_images(0, noise=60))
     cache = FeatureCache(tmp_path / "cache")
     same = compute_fid(ref, ref, cache=cache, extractor=ext)
     assert abs(same.value) < 1e-6
@@ -67,13 +50,13 @@ def test_fid_zero_on_itself_grows_with_noise_and_caches(tmp_path, weights, ext):
 def test_clean_mode_is_pil_bicubic_per_channel(tmp_path, weights, ext):
     from PIL import Image
 
-    img = _images(3, n=1, size=50)[0]
+    img = smooth_images(3, n=1, size=50)[0]
     out = clean_resize(img)
     ch = Image.fromarray(img[:, :, 1].astype(np.float32), mode="F").resize((299, 299), Image.BICUBIC)
     assert out.shape == (299, 299, 3) and out.dtype == np.float32
     assert np.array_equal(out[:, :, 1], np.asarray(ch).clip(0, 255))
-    ref = _folder(tmp_path, "ref", _images(0))
-    gen = _folder(tmp_path, "gen", _images(0, noise=30))
+    ref = image_folder(tmp_path, "ref", smooth_images(0))
+    gen = image_folder(tmp_path, "gen", smooth_images(0, noise=30))
     a = compute_fid(ref, gen, cache=False, extractor=ext)
     b = compute_fid(ref, gen, weights=weights, cache=False, resize="clean")
     assert b.protocol_version == "fid-v1/clean/s5" and a.value != pytest.approx(b.value, rel=1e-3)
@@ -81,7 +64,7 @@ def test_clean_mode_is_pil_bicubic_per_channel(tmp_path, weights, ext):
 
 @pytest.mark.slow  # torchmetrics takes a general eigendecomposition of a 2048x2048 product
 def test_torchmetrics_metric_object_agrees(ext):
-    ref, gen = np.stack(_images(0)), np.stack(_images(0, noise=30))
+    ref, gen = np.stack(smooth_images(0)), np.stack(smooth_images(0, noise=30))
     metric = torchmetrics_fid(ext)
     metric.update(torch.from_numpy(ref).permute(0, 3, 1, 2), real=True)
     metric.update(torch.from_numpy(gen).permute(0, 3, 1, 2), real=False)

@@ -3,7 +3,6 @@ folders behaves (zero against itself, grows with distortion, cached by content, 
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 
@@ -12,6 +11,7 @@ from eval.fid.fid import compute_fid
 from eval.fid.inception import expected_shapes, load_inception
 from eval.fid.testing import random_state_dict, write_inception_weights
 from kling.weights import WeightsUnavailable
+from fid_images import image_folder, smooth_images
 
 
 @pytest.fixture(scope="module")
@@ -19,24 +19,6 @@ def weights(tmp_path_factory):
     return write_inception_weights(tmp_path_factory.mktemp("w") / "pt_inception-2015-12-05-6726825d.pth", seed=1)
 
 
-def _folder(root, name, images):
-    from PIL import Image
-
-    d = root / name
-    d.mkdir()
-    for i, im in enumerate(images):
-        Image.fromarray(im).save(d / f"{i:02d}.png")
-    return d
-
-
-def _images(seed, n=4, size=64, noise=0.0):
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:size, 0:size] / size
-    out = []
-    for i in range(n):
-        base = np.stack([np.sin(6 * xx + i), yy * (i + 1) % 1.0, (xx * yy)], axis=2) * 127 + 128
-        out.append(np.clip(base + rng.normal(0, noise, base.shape), 0, 255).astype(np.uint8))
-    return out
 
 
 def test_official_keys_and_shapes():
@@ -73,7 +55,7 @@ def test_rejects_files_that_are_not_the_state_dict(tmp_path):
 
 
 def test_unavailable_without_weights_names_the_fix(tmp_path):
-    ref = _folder(tmp_path, "ref", _images(0, n=2))
+    ref = image_folder(tmp_path, "ref", smooth_images(0, n=2))
     res = compute_fid(ref, ref)
     assert res.status == "unavailable" and res.value is None
     assert "kling weights fetch inception_pt_fid" in res.reason

@@ -6,35 +6,18 @@ dtype as the official state dict). Test and benchmark inputs only: nothing in th
 
 from __future__ import annotations
 
-import math
 from collections import OrderedDict
 from pathlib import Path
 
 import torch
 
+from eval.seeded_weights import seeded_state_dict
+
 
 def random_state_dict(expected: dict[str, tuple[int, ...]], seed: int = 0, with_counters: bool = True
                       ) -> "OrderedDict[str, torch.Tensor]":
-    """He-scaled conv/linear weights, BN scale ~1 and shift ~0, running stats in a plausible range, so that
-    activations stay finite and informative through a deep random network."""
-    g = torch.Generator().manual_seed(seed)
-    out: OrderedDict[str, torch.Tensor] = OrderedDict()
-    for key, shape in expected.items():
-        if key.endswith("running_var"):
-            t = 0.5 + torch.rand(shape, generator=g)
-        elif key.endswith("running_mean"):
-            t = 0.1 * torch.randn(shape, generator=g)
-        elif len(shape) == 1 and key.endswith("weight"):  # BN scale
-            t = 1.0 + 0.1 * torch.randn(shape, generator=g)
-        elif key.endswith("bias"):
-            t = 0.05 * torch.randn(shape, generator=g)
-        else:
-            fan_in = math.prod(shape[1:])
-            t = torch.randn(shape, generator=g) * math.sqrt(2.0 / fan_in)
-        out[key] = t.float().contiguous()
-        if with_counters and key.endswith(".bn.running_var"):
-            out[key[: -len("running_var")] + "num_batches_tracked"] = torch.tensor(0, dtype=torch.long)
-    return out
+    """Seeded random values for `expected` keys and shapes, with BatchNorm counters as pytorch-fid's file has."""
+    return seeded_state_dict(expected, seed, with_counters)
 
 
 def write_inception_weights(path: str | Path, seed: int = 0, with_counters: bool = True) -> Path:

@@ -7,12 +7,12 @@ test and benchmark inputs only: nothing in the library falls back to them.
 
 from __future__ import annotations
 
-import math
 from collections import OrderedDict
 from pathlib import Path
 
 import torch
 
+from eval.seeded_weights import seeded_state_dict
 from eval.sync.model import SyncNetConfig, expected_keys
 
 
@@ -21,25 +21,11 @@ _INPUT_SCALE = {"netcnnlip.0.weight": 1 / 128, "netcnnaud.0.weight": 1 / 16, "ne
 
 
 def random_state_dict(seed: int = 0, config: SyncNetConfig = SyncNetConfig()) -> "OrderedDict[str, torch.Tensor]":
-    """He-scaled conv/linear weights, BN scale ~1 and shift ~0, running stats in a plausible range; the
-    scale keeps features finite on raw 0..255 pixels, as the trained file does."""
-    g = torch.Generator().manual_seed(seed)
-    out: OrderedDict[str, torch.Tensor] = OrderedDict()
-    for key, shape in expected_keys(config).items():
-        if key.endswith("running_var"):
-            t = 0.5 + torch.rand(shape, generator=g)
-        elif key.endswith("running_mean"):
-            t = 0.1 * torch.randn(shape, generator=g)
-        elif len(shape) == 1 and key.endswith("weight"):  # BN scale
-            t = 1.0 + 0.1 * torch.randn(shape, generator=g)
-        elif key.endswith("bias"):
-            t = 0.05 * torch.randn(shape, generator=g)
-        else:
-            fan_in = math.prod(shape[1:])
-            t = torch.randn(shape, generator=g) * math.sqrt(2.0 / fan_in)
-            if key in _INPUT_SCALE:
-                t = t * _INPUT_SCALE[key]
-        out[key] = t.float().contiguous()
+    """Seeded random values in the official keys and shapes; the input-layer scale keeps features finite on
+    raw 0..255 pixels, as the trained file does."""
+    out = seeded_state_dict(expected_keys(config), seed)
+    for key, scale in _INPUT_SCALE.items():
+        out[key] = out[key] * scale
     return out
 
 
