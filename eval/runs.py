@@ -36,6 +36,29 @@ class EvalLayout:
     def store(self) -> Path:
         return self.root / "leaderboard"  # = eval.leaderboard.store.default_root() for the default layout
 
+    def assertions_path(self, run_file: Path) -> Path:
+        """Failed prompt-adherence assertions of a run, kept beside it (outside the run store's glob)."""
+        return self.root / "assertions" / Path(run_file).relative_to(self.store)
+
+    def latest_assertions(self):
+        """Failed assertions of the latest run of every (benchmark, system), with those two columns, or None."""
+        import pandas as pd
+
+        from eval.leaderboard.store import run_files, run_metadata
+
+        latest: dict[tuple, Path] = {}
+        for f in run_files(self.store):
+            m = run_metadata(f)
+            key = (m.get("benchmark"), m.get("system"))
+            if key not in latest or f.stat().st_mtime_ns > latest[key].stat().st_mtime_ns:
+                latest[key] = f
+        parts = []
+        for (bench, system), f in sorted(latest.items()):
+            a = self.assertions_path(f)
+            if a.exists():
+                parts.append(pd.read_parquet(a).assign(benchmark=bench, system=system))
+        return pd.concat(parts, ignore_index=True) if parts else None
+
     @property
     def expert_dir(self) -> Path:
         return self.root / "training" / "sync_expert"

@@ -72,8 +72,9 @@ def _identity_backbones(settings: EvalSettings) -> list[Any]:
     return out
 
 
-def evaluate_case(video: Path, case, sync_evals, id_backbones, detector, settings: EvalSettings) -> list[dict]:
-    """Partial leaderboard rows of one case's video (all metrics, all backbones)."""
+def evaluate_case(video: Path, case, sync_evals, id_backbones, detector, settings: EvalSettings):
+    """Partial leaderboard rows of one case's video (all metrics, all backbones), and its adherence result
+    (whose failed assertions are kept beside the run) or None."""
     from eval.adherence.score import evaluate_adherence
     from eval.identity.evaluate import evaluate_identity, shot_aware_tracks
 
@@ -84,21 +85,28 @@ def evaluate_case(video: Path, case, sync_evals, id_backbones, detector, setting
     refs = [str(r) for r in case.reference]
     for bb in id_backbones:
         rows += evaluate_identity(video, refs, bb, detector=detector, face_tracks=tracks, clip_id=case.id).to_rows()
+    adherence = None
     if settings.adherence and case.instruction:
-        res = evaluate_adherence(video, case.instruction, face_tracks=tracks, detector=detector, clip_id=case.id,
-                                 judge_url=settings.judge_url, judge_model=settings.judge_model, llm_parse=False)
-        rows += res.to_rows()
-    return rows
+        adherence = evaluate_adherence(video, case.instruction, face_tracks=tracks, detector=detector, clip_id=case.id,
+                                       judge_url=settings.judge_url, judge_model=settings.judge_model, llm_parse=False)
+        rows += adherence.to_rows()
+    return rows, adherence
+
+
+@dataclasses.dataclass
+class SystemEvaluation:
+    rows: pa.Table  # the leaderboard schema, per clip (aggregates are computed at leaderboard time)
+    adherence: list  # eval.adherence.score.AdherenceResult per case: their failed assertions go to Parquet
 
 
 def evaluate_system(benchmark: Benchmark, system: System, settings: EvalSettings, ctx: RunContext,
-                    progress=None) -> pa.Table:
-    """Every case of `benchmark` for `system`: rows in the leaderboard schema (per clip; aggregates are
-    computed at leaderboard time, with bootstrap intervals over cases)."""
+                    progress=None) -> SystemEvaluation:
+    """Every case of `benchmark` for `system`, every metric and backbone."""
     from kling.curate.face_tracks import FaceTrackConfig, detector_for
 
     report = check_system(system, benchmark)
     rows: list[dict] = list(report.to_rows())
+    adherence = []
     sync_evals = _sync_evaluators(settings)
     id_backbones = _identity_backbones(settings)
     detector = detector_for(FaceTrackConfig(detector=settings.detector))
@@ -107,7 +115,9 @@ def evaluate_system(benchmark: Benchmark, system: System, settings: EvalSettings
             continue  # reported by the output_ok rows of check_system
         case = benchmark.case(out.case_id)
         try:
-            rows += evaluate_case(Path(out.path), case, sync_evals, id_backbones, detector, settings)
+            case_rows, case_adherence = evaluate_case(Path(out.path), case, sync_evals, id_backbones, detector, settings)
+            rows += case_rows
+            adherence += [case_adherence] if case_adherence is not None else []
         except MediaError as exc:
             log.warning("%s/%s: %s", system.name, case.id, exc)
             rows.append({"clip_id": case.id, "metric": "evaluated", "value": 0.0, "higher_is_better": True,
@@ -117,7 +127,7 @@ def evaluate_system(benchmark: Benchmark, system: System, settings: EvalSettings
             progress(case.id)
     if settings.distribution:
         rows += distribution_rows(benchmark, report, settings)
-    return complete_rows(rows, ctx)
+    return SystemEvaluation(complete_rows(rows, ctx), adherence)
 
 
 def distribution_rows(benchmark: Benchmark, report, settings: EvalSettings) -> list[dict]:

@@ -67,6 +67,7 @@ def controls(context: dg.AssetExecutionContext, curation: CurationSettings) -> d
 def runs(context: dg.AssetExecutionContext, curation: CurationSettings) -> dg.MaterializeResult:
     """One evaluation run per (benchmark, system): every metric with every configured backbone, per case,
     in the leaderboard's long schema, written atomically to the run store."""
+    from eval.adherence.score import write_assertions_parquet
     from eval.leaderboard.store import write_run
     from eval.suite import evaluate_system
     from eval.systems import load_system
@@ -91,9 +92,11 @@ def runs(context: dg.AssetExecutionContext, curation: CurationSettings) -> dg.Ma
             context.log.info(f"{key}: inputs unchanged since {previous.name}, not re-evaluated")
             continue
         ctx = RunContext.new(system_name, bench_name, settings.hash, checkpoint=settings.sync_expert_dir or "")
-        table = evaluate_system(bench, load_system(system_dir), settings, ctx, progress=lambda c: context.log.info(f"{key}: {c}"))
-        path = write_run(table, layout.store, {"settings": settings, "spec_hash": bench.spec_hash(), "fingerprint": fingerprint})
-        df = table.to_pandas()
+        result = evaluate_system(bench, load_system(system_dir), settings, ctx, progress=lambda c: context.log.info(f"{key}: {c}"))
+        path = write_run(result.rows, layout.store, {"settings": settings, "spec_hash": bench.spec_hash(), "fingerprint": fingerprint})
+        write_assertions_parquet(result.adherence, layout.assertions_path(path),
+                                 metadata={"run_id": ctx.run_id, "system": system_name, "benchmark": bench_name})
+        df = result.rows.to_pandas()
         summary[key] = {"rows": len(df), "unavailable": int((df["status"] == "unavailable").sum()),
                         "seconds": round(time.perf_counter() - start, 1), "file": str(path)}
     return dg.MaterializeResult(metadata={"runs": dg.MetadataValue.json(summary), "config_hash": settings.hash})
@@ -138,5 +141,5 @@ def dashboard() -> dg.MaterializeResult:
     from eval.dashboard import build_dashboard
 
     layout = EvalLayout.default()
-    path = build_dashboard(layout.store, layout.root / "reports" / "dashboard.html")
+    path = build_dashboard(layout.store, layout.root / "reports" / "dashboard.html", assertions=layout.latest_assertions())
     return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(path))})

@@ -1,0 +1,70 @@
+"""One evaluation run (eval.suite.evaluate_system): every metric with every configured backbone on a
+system's videos, in the leaderboard schema; missing weights give `unavailable` rows with the reason and
+the fetch command; failed prompt-adherence assertions are kept; a missing output is reported, not dropped."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+
+import pytest
+
+from eval.benchmark_recipes import build_demo_benchmark
+from eval.control_videos import generate_controls
+from eval.leaderboard.schema import COLUMNS, RunContext
+from eval.runs import run_fingerprint
+from eval.suite import EvalSettings, evaluate_system
+from eval.systems import load_system
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def two_case_benchmark(demo_corpus, tmp_path_factory):
+    root = tmp_path_factory.mktemp("bench")
+    bench = build_demo_benchmark(demo_corpus, root / "demo", long_classes=[])
+    bench = dataclasses.replace(bench, cases=[bench.case("bo_talk"), bench.case("cal_still")])
+    generate_controls(bench, root / "systems")
+    return bench, root / "systems"
+
+
+def test_one_run_has_every_metric_and_says_why_when_unavailable(two_case_benchmark, demo_expert, tmp_path):
+    bench, systems = two_case_benchmark
+    expert_dir, _ = demo_expert
+    settings = EvalSettings(sync_expert_dir=str(expert_dir), distribution=True)
+    res = evaluate_system(bench, load_system(systems / "control.ground_truth"), settings,
+                          RunContext.new("control.ground_truth", bench.name, settings.hash))
+    df = res.rows.to_pandas()
+    assert list(df.columns) == COLUMNS and set(df["config_hash"]) == {settings.hash}
+    whole = df[df["window"] == "all"]
+    got = {(m, b) for m, b in zip(whole["metric"], whole["backbone"])}
+    assert {("sync_c", "syncnet-expert-demo"), ("sync_c", "syncnet_v2"), ("csim", "dlib_resnet_v1"),
+            ("csim", "arcface_w600k_r50"), ("adherence", "measured:dlib+judge:none"), ("output_ok", "kling.io.probe")} <= got
+    # the standard backbones have no weights here: unavailable, with the reason and the command that fetches them
+    for metric, backbone, cmd in (("sync_c", "syncnet_v2", "kling weights fetch syncnet_v2"),
+                                  ("csim", "arcface_w600k_r50", "kling weights fetch arcface_w600k_r50")):
+        r = whole[(whole["metric"] == metric) & (whole["backbone"] == backbone)]
+        assert (r["status"] == "unavailable").all() and r["reason"].str.contains(cmd).all()
+    expert = whole[(whole["metric"] == "sync_av_offset") & (whole["backbone"] == "syncnet-expert-demo")]
+    assert (expert["status"] == "ok").all() and (expert["value"].abs() <= 1).all()
+    dlib = whole[(whole["metric"] == "csim") & (whole["backbone"] == "dlib_resnet_v1")]
+    assert (dlib["value"] > 0.9).all() and dlib["backbone_sha256"].str.len().eq(64).all()
+    # FID/FVD: no Inception / I3D weights offline -> unavailable rows, never random-weight numbers
+    fid = df[df["metric"] == "fid"]
+    assert len(fid) and (fid["status"] == "unavailable").all()
+    assert len(res.adherence) == 2 and all(a.clip_id in {"bo_talk", "cal_still"} for a in res.adherence)
+
+
+def test_missing_output_is_reported_and_fingerprint_tracks_files(two_case_benchmark, tmp_path):
+    bench, systems = two_case_benchmark
+    partial = tmp_path / "partial"
+    shutil.copytree(systems / "control.still_reference", partial)
+    (partial / "cal_still.mp4").unlink()
+    settings = EvalSettings(sync_backbones=(), identity_backbones=("dlib",), adherence=False, distribution=False)
+    before = run_fingerprint(bench, partial, settings)
+    res = evaluate_system(bench, load_system(partial), settings, RunContext.new("partial", bench.name, settings.hash))
+    ok = res.rows.to_pandas().query("metric == 'output_ok'").set_index("clip_id")
+    assert ok.loc["bo_talk", "value"] == 1.0 and ok.loc["cal_still", "value"] == 0.0
+    assert "missing" in ok.loc["cal_still", "reason"]
+    shutil.copy(systems / "control.still_reference" / "cal_still.mp4", partial / "cal_still.mp4")
+    assert run_fingerprint(bench, partial, settings) != before
