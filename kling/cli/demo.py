@@ -24,10 +24,9 @@ from kling.paths import kling_home
 
 def _video_ids() -> list[str]:
     from kling.config import load_profile
-    from kling.curate.sources import discover_videos
+    from kling.curate.sources import profile_videos
 
-    profile = load_profile()
-    return [r.video_id for r in discover_videos(profile.source_dir(), recursive=profile.section("source").get("recursive", True))]
+    return [r.video_id for r in profile_videos(load_profile())]
 
 
 def _eval_keys() -> list[str]:

@@ -44,3 +44,8 @@ def discover_videos(source_dir: str | Path, recursive: bool = True) -> list[Vide
             vid = f"{vid}-{hashlib.sha256(rel.encode()).hexdigest()[:8]}"
         refs.append(VideoRef(vid, p))
     return refs
+
+
+def profile_videos(profile) -> list[VideoRef]:
+    """The source videos of a profile (kling.config.Profile): its demo corpus or the user's folder."""
+    return discover_videos(profile.source_dir(), recursive=profile.section("source").get("recursive", True))

@@ -1,6 +1,7 @@
 """The curation steps for one video, in order, as plain functions over a Workspace.
 
-normalise -> shots -> face_tracks -> speech -> quality, then `build_manifest` over all videos. Each step
+normalise -> shots -> face_tracks -> speech -> quality -> lip_sync, then `build_manifest` over all videos
+(lip_sync scores with the sync expert, which is trained on the quality-kept clips between the two). Each step
 reads its upstream outputs from the workspace, writes its own (Parquet, atomically) and returns a
 StepRecord (kling.curate.runner): a Dagster asset maps a step over its partitions, a test or a notebook
 calls the same function directly.
@@ -42,11 +43,10 @@ def _configs(profile: Profile) -> dict[str, Any]:
     from kling.curate.quality import QualityConfig
     from kling.curate.speech import VadConfig
 
-    faces = profile.section("faces")
     return {
         "normalise": NormaliseConfig(**profile.section("normalise")),
         "shots": {"threshold": 27.0, "min_scene_len": 15, **profile.section("shots")},
-        "face_tracks": FaceTrackConfig(**faces),
+        "face_tracks": FaceTrackConfig(**profile.section("faces")),
         "speech": VadConfig(**profile.section("speech")),
         "quality": (QualityConfig(**profile.section("quality")), FilterConfig(**profile.section("filters"))),
         "lip_sync": LipSyncConfig(**profile.section("lip_sync")),

@@ -7,7 +7,7 @@ import dagster as dg
 
 from kling.atomic import write_parquet_atomic
 from kling.curate import steps
-from kling.curate.sources import discover_videos
+from kling.curate.sources import profile_videos
 from pipelines.defs.curation.partitions import video_partitions
 from pipelines.defs.curation.resources import CurationSettings
 
@@ -29,7 +29,7 @@ MANIFEST_KEY = dg.AssetKey(["curation", "curated_clips"])
 
 def _refs(settings: CurationSettings):
     profile = settings.load()
-    return profile, discover_videos(profile.source_dir(), recursive=profile.section("source").get("recursive", True))
+    return profile, profile_videos(profile)
 
 
 @dg.asset(key=SOURCE_KEY, group_name="curation_source", kinds={"video"})

@@ -7,12 +7,6 @@ after adding videos; the CLI loads fresh each time).
 import dagster as dg
 
 from kling.config import load_profile
-from kling.curate.sources import discover_videos
+from kling.curate.sources import profile_videos
 
-
-def video_refs():
-    profile = load_profile()
-    return discover_videos(profile.source_dir(), recursive=profile.section("source").get("recursive", True))
-
-
-video_partitions = dg.StaticPartitionsDefinition([ref.video_id for ref in video_refs()])
+video_partitions = dg.StaticPartitionsDefinition([ref.video_id for ref in profile_videos(load_profile())])
