@@ -27,13 +27,18 @@ def fid(
         raise typer.BadParameter(f"choose one of {', '.join(RESIZE_MODES)}", param_hint="--resize")
     res = compute_fid(ref_dir, gen_dir, weights=weights, resize=resize, frame_stride=frame_stride,
                       cache=not no_cache, batch_size=batch_size)
+    echo_distance(res, "FID", "images", as_json)
+
+
+def echo_distance(res, label: str, counted: str, as_json: bool) -> None:
+    """Print a DistanceResult (FID or FVD) as JSON or one line, list skipped inputs; exit 2 if unavailable."""
     if as_json:
         typer.echo(json.dumps(res.to_dict(), default=str))
     elif res.ok:
-        typer.echo(f"FID {res.value:.4f}  (reference {res.n_ref}, generated {res.n_gen})"
+        typer.echo(f"{label} {res.value:.4f}  ({counted}: reference {res.n_ref}, generated {res.n_gen})"
                    f"  [{res.backbone} {(res.backbone_sha256 or '')[:12]}, {res.protocol_version}]")
     else:
-        typer.echo(f"FID unavailable: {res.reason}")
+        typer.echo(f"{label} unavailable: {res.reason}")
     for s in res.skipped:
         typer.echo(f"  skipped {s['path']}: {s['reason']}", err=True)
     if not res.ok:

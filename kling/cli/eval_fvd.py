@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Optional
 
@@ -21,20 +20,11 @@ def fvd(
 ) -> None:
     """Fréchet Video Distance of GEN_DIR against REF_DIR (lower is better)."""
     from eval.fvd.fvd import compute_fvd
+    from kling.cli.eval_fid import echo_distance
 
     res = compute_fvd(ref_dir, gen_dir, weights=weights, clip_len=clip_len, clip_stride=clip_stride,
                       max_clips=max_clips, cache=not no_cache)
-    if as_json:
-        typer.echo(json.dumps(res.to_dict(), default=str))
-    elif res.ok:
-        typer.echo(f"FVD {res.value:.4f}  (clips: reference {res.n_ref}, generated {res.n_gen})"
-                   f"  [{res.backbone} {(res.backbone_sha256 or '')[:12]}, {res.protocol_version}]")
-    else:
-        typer.echo(f"FVD unavailable: {res.reason}")
-    for s in res.skipped:
-        typer.echo(f"  skipped {s['path']}: {s['reason']}", err=True)
-    if not res.ok:
-        raise typer.Exit(2)
+    echo_distance(res, "FVD", "clips", as_json)
 
 
 def register(eval_app: typer.Typer) -> None:
