@@ -35,6 +35,7 @@ def normalise_video(src: str | Path, dst: str | Path, config: NormaliseConfig = 
     """
     info = probe(src)
     audio = read_audio(src, sample_rate=config.sample_rate) if info.has_audio else None
+    audio_s = None if audio is None else len(audio) / config.sample_rate  # before fitting it to the video
     n_frames = 0
     sample_rate = config.sample_rate if audio is not None else None
     with VideoWriter(dst, fps=config.fps, sample_rate=sample_rate, crf=config.crf, preset=config.preset) as writer:
@@ -49,7 +50,6 @@ def normalise_video(src: str | Path, dst: str | Path, config: NormaliseConfig = 
             for i in range(0, len(audio), block):
                 writer.write_audio(audio[i : i + block])
     video_s = n_frames / config.fps
-    audio_s = None if audio is None else len(audio) / config.sample_rate
     return {
         "source_fps": round(float(info.fps or 0.0), 4),
         "source_vfr": bool(info.is_vfr),

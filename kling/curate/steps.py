@@ -32,7 +32,7 @@ UPSTREAM = {
     "lip_sync": ["normalise", "face_tracks", "quality"],
 }
 # Bump a step's version when its code changes its output: cached results are then recomputed.
-VERSIONS = {"normalise": 1, "shots": 1, "face_tracks": 1, "speech": 1, "quality": 1, "lip_sync": 1}
+VERSIONS = {"normalise": 2, "shots": 1, "face_tracks": 1, "speech": 1, "quality": 1, "lip_sync": 1}
 
 
 def _configs(profile: Profile) -> dict[str, Any]:
