@@ -1,9 +1,10 @@
 """`kling demo`: the main job on the offline demo profile, as Dagster runs of the whole asset graph.
 
 Dagster runs one partitions definition per run, so the graph is materialized in a few
-`dagster asset materialize` runs, in order: the source inventory (on the demo profile it generates the demo
-corpus), every per-video curation step over all video partitions in one run, then the dataset-level
-assets. Each command is printed before it runs so a user can repeat any of them by hand; e.g. after adding
+`dagster asset materialize` runs, in order (RUNS below): the source inventory (on the demo profile it
+generates the demo corpus), the per-video curation steps over all video partitions, the sync expert's
+training, the per-video lip-sync filter, the manifest, benchmarks and controls, one evaluation run per
+(benchmark, system), then the leaderboard and the dashboard. Each command is printed before it runs so a user can repeat any of them by hand; e.g. after adding
 one video: `dagster asset materialize -m pipelines.definitions --select group:curation_videos --partition <id>`.
 """
 
@@ -19,7 +20,6 @@ from typing import Callable
 import typer
 
 from kling.paths import kling_home
-
 
 
 def _video_ids() -> list[str]:
