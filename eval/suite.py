@@ -1,6 +1,7 @@
 """Score one system on one benchmark with every configured metric: the unit of an evaluation run.
 
-Per case, the face tracks are computed once (shot-aware) and shared by lip sync, identity and adherence.
+Per case, the shots and face tracks come from one decode and are shared by lip sync, identity and adherence;
+a second decode feeds every metric that reads frames (sync, identity, FID, FVD, drift) in the same pass.
 Every metric is attempted with every configured backbone: a backbone whose weights are missing gives
 `unavailable` rows carrying the reason and the fetch command, never silently nothing, and numbers from
 different backbones are kept apart by the backbone columns. Missing or broken outputs of the system are
@@ -72,19 +73,37 @@ def _identity_backbones(settings: EvalSettings) -> list[Any]:
     return out
 
 
-def evaluate_case(video: Path, case, sync_evals, id_backbones, detector, settings: EvalSettings):
+def evaluate_case(video: Path, case, sync_evals, id_backbones, detector, settings: EvalSettings,
+                  distribution=None):
     """Partial leaderboard rows of one case's video (all metrics, all backbones), and its adherence result
-    (whose failed assertions are kept beside the run) or None."""
+    (whose failed assertions are kept beside the run) or None.
+
+    Two decodes: shots and face tracks in one, then lip sync (every backbone), identity (every backbone) and
+    the frames `distribution` (an eval.temporal.suite.DistributionSuite) needs, all fed from the other
+    (eval.frames.decode_once); the audio track is read once for every sync backbone."""
     from eval.adherence.score import evaluate_adherence
-    from eval.identity.evaluate import evaluate_identity, shot_aware_tracks
+    from eval.frames import decode_once
+    from eval.identity.evaluate import identity_consumer, shot_aware_tracks
+    from eval.sync.audio import SAMPLE_RATE
+    from kling.io.audio import read_audio
 
     tracks = shot_aware_tracks(video, detector)
-    rows: list[dict] = []
-    for _, ev in sync_evals:
-        rows += ev.evaluate_video(video, tracks=tracks).leaderboard_rows(clip_id=case.id)
+    samples = read_audio(video, sample_rate=SAMPLE_RATE) if sync_evals else None
     refs = [str(r) for r in case.reference]
-    for bb in id_backbones:
-        rows += evaluate_identity(video, refs, bb, detector=detector, face_tracks=tracks, clip_id=case.id).to_rows()
+    consumers = {f"sync.{name}": ev.consumer(video, tracks, samples) for name, ev in sync_evals}
+    consumers |= {f"identity.{i}": identity_consumer(video, refs, bb, detector=detector, face_tracks=tracks,
+                                                     clip_id=case.id)
+                  for i, bb in enumerate(id_backbones)}
+    if distribution is not None:
+        consumers |= distribution.consumers(video)
+    out = decode_once(video, consumers, chunk_size=32)
+    if distribution is not None:
+        distribution.add(video, out)
+    rows: list[dict] = []
+    for name, _ in sync_evals:
+        rows += out[f"sync.{name}"].leaderboard_rows(clip_id=case.id)
+    for i in range(len(id_backbones)):
+        rows += out[f"identity.{i}"].to_rows()
     adherence = None
     if settings.adherence and case.instruction:
         adherence = evaluate_adherence(video, case.instruction, face_tracks=tracks, detector=detector, clip_id=case.id,
@@ -110,35 +129,41 @@ def evaluate_system(benchmark: Benchmark, system: System, settings: EvalSettings
     sync_evals = _sync_evaluators(settings)
     id_backbones = _identity_backbones(settings)
     detector = detector_for(FaceTrackConfig(detector=settings.detector))
+    distribution = _distribution_suite(benchmark, report, settings)
     for out in report.cases:
         if out.status != "ok":
             continue  # reported by the output_ok rows of check_system
         case = benchmark.case(out.case_id)
         try:
-            case_rows, case_adherence = evaluate_case(Path(out.path), case, sync_evals, id_backbones, detector, settings)
+            case_rows, case_adherence = evaluate_case(Path(out.path), case, sync_evals, id_backbones, detector,
+                                                      settings, distribution)
             rows += case_rows
             adherence += [case_adherence] if case_adherence is not None else []
         except MediaError as exc:
             log.warning("%s/%s: %s", system.name, case.id, exc)
+            if distribution is not None:
+                distribution.skip(out.path, exc)
             rows.append({"clip_id": case.id, "metric": "evaluated", "value": 0.0, "higher_is_better": True,
                          "backbone": "kling.io", "protocol_version": "suite/1", "status": "unavailable",
                          "reason": f"{exc.reason}: {exc}"})
         if progress:
             progress(case.id)
-    if settings.distribution:
-        rows += distribution_rows(benchmark, report, settings)
+    if distribution is not None:
+        rows += distribution.rows(_ground_truth(benchmark))
     return SystemEvaluation(complete_rows(rows, ctx), adherence)
 
 
-def distribution_rows(benchmark: Benchmark, report, settings: EvalSettings) -> list[dict]:
-    """FID and FVD of the system's videos against the benchmark's ground-truth videos (whole set and per
-    time window, with drift), plus per-clip sharpness drift, appearance consistency and transitions: one
-    decode per video (eval.temporal.suite)."""
-    from eval.temporal.suite import SuiteConfig, evaluate_system as temporal_rows
+def _ground_truth(benchmark: Benchmark) -> list:
+    return [c.ground_truth for c in benchmark.cases if c.ground_truth is not None]
 
-    refs = [c.ground_truth for c in benchmark.cases if c.ground_truth is not None]
-    gens = [Path(o.path) for o in report.cases if o.status == "ok"]
-    if not gens:
-        return []
-    metrics = ("fid", "fvd", "drift") if refs else ("drift",)
-    return temporal_rows(refs, gens, SuiteConfig(window_s=settings.window_s, metrics=metrics))
+
+def _distribution_suite(benchmark: Benchmark, report, settings: EvalSettings):
+    """FID and FVD of the system's videos against the benchmark's ground-truth videos (whole set and per
+    time window, with drift), plus per-clip sharpness drift, appearance consistency and transitions; None
+    when the settings leave them out or the system has no readable video."""
+    from eval.temporal.suite import DistributionSuite, SuiteConfig
+
+    if not settings.distribution or not any(o.status == "ok" for o in report.cases):
+        return None
+    metrics = ("fid", "fvd", "drift") if _ground_truth(benchmark) else ("drift",)
+    return DistributionSuite(SuiteConfig(window_s=settings.window_s, metrics=metrics))

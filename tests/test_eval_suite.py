@@ -28,12 +28,24 @@ def two_case_benchmark(demo_corpus, tmp_path_factory):
     return bench, root / "systems"
 
 
-def test_one_run_has_every_metric_and_says_why_when_unavailable(two_case_benchmark, demo_expert, tmp_path):
+def test_one_run_has_every_metric_and_says_why_when_unavailable(two_case_benchmark, demo_expert, monkeypatch):
+    import kling.io.decode
+
     bench, systems = two_case_benchmark
     expert_dir, _ = demo_expert
+    decodes: list[str] = []
+    real = kling.io.decode.iter_frames
+
+    def counted(path, *a, **kw):
+        decodes.append(str(path))
+        return real(path, *a, **kw)
+
+    monkeypatch.setattr(kling.io.decode, "iter_frames", counted)
     settings = EvalSettings(sync_expert_dir=str(expert_dir), distribution=True)
     res = evaluate_system(bench, load_system(systems / "control.ground_truth"), settings,
                           RunContext.new("control.ground_truth", bench.name, settings.hash))
+    # two decodes per video: shots + face tracks, then every metric (sync x2, identity x2, drift) in one pass
+    assert sorted(decodes) == sorted(2 * [str(systems / "control.ground_truth" / f"{c}.mp4") for c in ("bo_talk", "cal_still")])
     df = res.rows.to_pandas()
     assert list(df.columns) == COLUMNS and set(df["config_hash"]) == {settings.hash}
     whole = df[df["window"] == "all"]

@@ -48,3 +48,22 @@ def test_demo_no_face_clip_is_a_skip(demo_corpus, detector):
     _, _, res = _tracks(demo_corpus, "scene_noface", detector)
     assert res.skip_reason == "no_face" and res.summary["face_found_rate"] == 0.0
     assert res.to_arrow().num_rows == 0
+
+
+def test_shots_found_in_the_same_decode_give_the_same_tracks(demo_corpus, detector):
+    """One decode (shot detector fed beside the face detector, tracking deferred to the end) equals a shot pass
+    followed by a face-track pass, row for row; the cut is the corpus's true cut."""
+    from pandas.testing import assert_frame_equal
+
+    from kling.curate.shots import ShotDetector, detect_shots
+
+    video = demo_corpus.path("bo_cal_cut")
+    shots = detect_shots(video)
+    two_pass = compute_face_tracks(video, shots=shots, detector=detector)
+    one_pass = compute_face_tracks(video, detector=detector, shot_detector=ShotDetector())
+    assert [s.start_frame for s in shots][1:] == demo_corpus.clip("bo_cal_cut").scene_cut_frames
+    assert one_pass.summary["n_shot_cuts"] == two_pass.summary["n_shot_cuts"] == 1
+    assert one_pass.summary["n_tracks"] == 2
+    assert_frame_equal(one_pass.tracks, two_pass.tracks)
+    with pytest.raises(ValueError, match="either shots or a shot_detector"):
+        compute_face_tracks(video, shots=shots, detector=detector, shot_detector=ShotDetector())

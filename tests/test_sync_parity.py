@@ -153,3 +153,21 @@ def test_fused_engine_matches_reference_layers(tmp_path):
     assert stream.features().shape == (9, 1024)
     assert torch.allclose(stream.features(), ref, atol=1e-3)
     assert torch.allclose(FusedSyncNet(net).audio(mf), aud_ref, atol=1e-3)
+
+
+def test_lip_features_do_not_depend_on_chunking(tmp_path):
+    """Fixed batches of windows: any split of the same frames into pushes gives bit-identical features, so a
+    decode shared with other metrics (other chunk sizes) cannot move a Sync number."""
+    net = FusedSyncNet(load_syncnet(write_official_format_weights(tmp_path / "w.model", seed=3)))
+    frames = np.random.default_rng(2).integers(0, 255, (23, 224, 224, 3), dtype=np.uint8)
+    outs = []
+    for splits in ([23], [1, 1, 3, 10, 8], [7, 9, 7], [4, 19]):
+        stream = LipStream(net, batch_size=4)
+        i = 0
+        for n in splits:
+            stream.push(frames[i : i + n])
+            i += n
+        outs.append(stream.features().clone())
+    assert outs[0].shape == (19, 1024)
+    for o in outs[1:]:
+        assert torch.equal(o, outs[0])

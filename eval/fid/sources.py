@@ -97,13 +97,15 @@ class FIDFrameConsumer:
         for k in range(first, len(chunk.frames), self.stride):
             self._buf.append(chunk.frames[k])
             self._idx.append(chunk.start + k)
-        if len(self._buf) >= self.extractor.batch_size:
-            self._flush()
+        self._flush(whole_batches_only=True)
 
-    def _flush(self) -> None:
-        if self._buf:
-            self._feats.append(self.extractor(np.stack(self._buf)))
-            self._buf = []
+    def _flush(self, whole_batches_only: bool = False) -> None:
+        # batches of exactly batch_size frames: the features never depend on the decoder's chunking
+        bs = self.extractor.batch_size
+        n = len(self._buf) // bs * bs if whole_batches_only else len(self._buf)
+        for i in range(0, n, bs):
+            self._feats.append(self.extractor(np.stack(self._buf[i : min(i + bs, n)])))
+        self._buf = self._buf[n:]
 
     def finish(self, n_frames: int) -> VideoFeatures:
         if self.cached is not None:

@@ -159,14 +159,17 @@ class FVDClipConsumer:
             self._next += self.clip_stride
             for i in [i for i in self._frames if i < self._next]:
                 del self._frames[i]
-        if len(self._pending) >= self.extractor.batch_size:
-            self._flush()
+        self._flush(whole_batches_only=True)
 
-    def _flush(self) -> None:
-        if self._pending:
-            self._starts.extend(s for s, _ in self._pending)
-            self._feats.append(self.extractor(torch.stack([c for _, c in self._pending])))
-            self._pending = []
+    def _flush(self, whole_batches_only: bool = False) -> None:
+        # batches of exactly batch_size clips: the logits never depend on the decoder's chunking
+        bs = self.extractor.batch_size
+        n = len(self._pending) // bs * bs if whole_batches_only else len(self._pending)
+        for i in range(0, n, bs):
+            part = self._pending[i : min(i + bs, n)]
+            self._starts.extend(s for s, _ in part)
+            self._feats.append(self.extractor(torch.stack([c for _, c in part])))
+        self._pending = self._pending[n:]
 
     def finish(self, n_frames: int) -> VideoClips:
         if self.cached is not None:

@@ -1,7 +1,8 @@
 """CSIM of one video against one or more reference faces: the plain function an asset or the CLI calls.
 
 Streams the video once on the protocol timeline, embeds only the faces of sampled frames, and keeps one row of
-``n_refs`` cosines per face, so memory stays flat in video length. See eval.identity.csim for the protocol.
+``n_refs`` cosines per face, so memory stays flat in video length. ``identity_consumer`` is the same work as a
+frame consumer (eval.frames), for a decode shared with the other metrics. See eval.identity.csim for the protocol.
 """
 
 from __future__ import annotations
@@ -58,42 +59,73 @@ def _detection_from_row(row):
                      lm5=np.asarray(row.lm5, np.float32).reshape(5, 2), lm68=lm68)
 
 
-def sampled_face_similarities(
-    video: str | Path, tracks: pd.DataFrame, ref_embs: np.ndarray, backbone: FaceBackbone, proto: dict
-) -> tuple[pd.DataFrame, int]:
-    """One row (frame, track_id, sim[n_refs]) per detected face in a sampled frame, and the video's frame count."""
-    from kling.io.decode import iter_frames
+class FaceSimilarityConsumer:
+    """Frame consumer (eval.frames.decode_once): embeds the tracked faces of every sampled frame as frames
+    arrive and keeps one row (frame, track_id, sim[n_refs]) per face; ``finish`` gives that table."""
 
-    stride = proto["stride_frames"]
-    if len(tracks):
-        use = tracks[(tracks["frame"] % stride == 0)]
-        if "interpolated" in use.columns:
-            use = use[~use["interpolated"].astype(bool)]
-        by_frame = {int(f): g for f, g in use.groupby("frame")}
-    else:
-        by_frame = {}
-    out_frames, out_tracks, out_sims = [], [], []
-    n_frames = 0
-    for chunk in iter_frames(video, fps=proto["fps"]):
-        n_frames = chunk.start + len(chunk.frames)
-        first = (-chunk.start) % stride
-        for k in range(first, len(chunk.frames), stride):
+    def __init__(self, tracks: pd.DataFrame, ref_embs: np.ndarray, backbone: FaceBackbone, proto: dict):
+        self.stride, self.ref_embs, self.backbone = proto["stride_frames"], ref_embs, backbone
+        self.by_frame = {}
+        if len(tracks):
+            use = tracks[(tracks["frame"] % self.stride == 0)]
+            if "interpolated" in use.columns:
+                use = use[~use["interpolated"].astype(bool)]
+            self.by_frame = {int(f): g for f, g in use.groupby("frame")}
+        self.frames: list[int] = []
+        self.tracks: list[int] = []
+        self.sims: list[np.ndarray] = []
+
+    def update(self, chunk) -> None:
+        first = (-chunk.start) % self.stride
+        for k in range(first, len(chunk.frames), self.stride):
             f = chunk.start + k
-            g = by_frame.get(f)
+            g = self.by_frame.get(f)
             if g is None or not len(g):
                 continue
             dets = [_detection_from_row(r) for r in g.itertuples(index=False)]
-            emb = backbone.embed(chunk.frames[k], dets)
-            sims = emb @ ref_embs.T
-            out_frames.extend([f] * len(dets))
-            out_tracks.extend(g["track_id"].astype(int).tolist())
-            out_sims.extend(list(sims.astype(np.float64)))
-    faces = pd.DataFrame({"frame": np.asarray(out_frames, np.int64), "track_id": np.asarray(out_tracks, np.int64),
-                          "sim": out_sims})
-    return faces, n_frames
+            sims = self.backbone.embed(chunk.frames[k], dets) @ self.ref_embs.T
+            self.frames.extend([f] * len(dets))
+            self.tracks.extend(g["track_id"].astype(int).tolist())
+            self.sims.extend(list(sims.astype(np.float64)))
+
+    def finish(self, n_frames: int) -> pd.DataFrame:
+        return pd.DataFrame({"frame": np.asarray(self.frames, np.int64),
+                             "track_id": np.asarray(self.tracks, np.int64), "sim": self.sims})
 
 
-def evaluate_identity(
+class IdentityConsumer:
+    """CSIM of one video as a frame consumer: ``finish`` gives its IdentityResult. Built by identity_consumer,
+    which settles the reference faces and the backbone first; a result settled there (missing weights,
+    faceless reference) needs no frames."""
+
+    def __init__(self, settled: IdentityResult | None = None, faces: FaceSimilarityConsumer | None = None,
+                 refs: list[str] | None = None, proto: dict | None = None, base: dict | None = None):
+        self.settled, self.faces, self.refs, self.proto, self.base = settled, faces, refs, proto, base
+
+    @property
+    def needs_frames(self) -> bool:
+        return self.settled is None
+
+    def update(self, chunk) -> None:
+        if self.faces is not None:
+            self.faces.update(chunk)
+
+    def finish(self, n_frames: int) -> IdentityResult:
+        if self.settled is not None:
+            return self.settled
+        characters, windows = score_faces(self.faces.finish(n_frames), n_frames, self.refs, self.proto)
+        n_sampled = characters[0].n_sampled if characters else 0
+        found = sum(c.n_found for c in characters)
+        ffr = found / (n_sampled * len(characters)) if n_sampled else 0.0
+        csim = clip_csim(characters)
+        status, reason = "ok", None
+        if csim is None:
+            status, reason = "unavailable", f"no face found in any of {n_sampled} sampled frames"
+        return IdentityResult(status, reason, csim=csim, face_found_rate=ffr, n_sampled=n_sampled, windows=windows,
+                              characters=characters, **self.base)
+
+
+def identity_consumer(
     video: str | Path,
     references: list[str | Path],
     backbone: str | FaceBackbone = "arcface",
@@ -104,12 +136,8 @@ def evaluate_identity(
     detector: str | object = "auto",
     face_tracks: pd.DataFrame | None = None,
     clip_id: str | None = None,
-) -> IdentityResult:
-    """CSIM of ``video`` against the reference image(s); ``unavailable`` with a reason instead of raising for
-    missing weights or faceless references. Bad media raises kling.io.errors.MediaError.
-
-    face_tracks: the face-track table of this video on the 25 fps timeline (computed when None).
-    """
+) -> IdentityConsumer:
+    """The frame consumer behind evaluate_identity (same arguments), for a decode shared with other metrics."""
     proto = protocol(stride_frames, window_s)
     clip_id = clip_id or Path(video).stem
     refs = [str(r) for r in references]
@@ -120,7 +148,7 @@ def evaluate_identity(
         bb = load_backbone(backbone, weights_path) if isinstance(backbone, str) else backbone
     except BackboneUnavailable as exc:
         reason = exc.reason + (f" (fetch with: {exc.fetch_command})" if exc.fetch_command else "")
-        return IdentityResult("unavailable", reason, clip_id, _backbone_id(name), None, proto)
+        return IdentityConsumer(IdentityResult("unavailable", reason, clip_id, _backbone_id(name), None, proto))
 
     det = _load_detector(detector)
     det_info = det.info() if hasattr(det, "info") else {"name": getattr(det, "name", str(detector))}
@@ -128,30 +156,34 @@ def evaluate_identity(
     try:
         ref_embs, refs = reference_embeddings(refs, bb, det)
     except ValueError as exc:
-        return IdentityResult("unavailable", str(exc), **base)
-
+        return IdentityConsumer(IdentityResult("unavailable", str(exc), **base))
     if face_tracks is None:
         face_tracks = shot_aware_tracks(video, det)
-    faces, n_frames = sampled_face_similarities(video, face_tracks, ref_embs, bb, proto)
-    characters, windows = score_faces(faces, n_frames, refs, proto)
-    n_sampled = characters[0].n_sampled if characters else 0
-    found = sum(c.n_found for c in characters)
-    ffr = found / (n_sampled * len(characters)) if n_sampled else 0.0
-    csim = clip_csim(characters)
-    status, reason = "ok", None
-    if csim is None:
-        status, reason = "unavailable", f"no face found in any of {n_sampled} sampled frames"
-    return IdentityResult(status, reason, csim=csim, face_found_rate=ffr, n_sampled=n_sampled, windows=windows,
-                          characters=characters, **base)
+    return IdentityConsumer(faces=FaceSimilarityConsumer(face_tracks, ref_embs, bb, proto), refs=refs, proto=proto,
+                            base=base)
+
+
+def evaluate_identity(video: str | Path, references: list[str | Path], backbone: str | FaceBackbone = "arcface",
+                      **kw) -> IdentityResult:
+    """CSIM of ``video`` against the reference image(s); ``unavailable`` with a reason instead of raising for
+    missing weights or faceless references. Bad media raises kling.io.errors.MediaError.
+
+    Keywords as identity_consumer: weights_path, stride_frames, window_s, detector, face_tracks (the face-track
+    table of this video on the 25 fps timeline; computed when None), clip_id."""
+    from eval.frames import decode_once
+
+    consumer = identity_consumer(video, references, backbone, **kw)
+    return decode_once(video, {"id": consumer}, fps=consumer.proto["fps"] if consumer.proto else 25.0)["id"]
 
 
 def shot_aware_tracks(video: str | Path, detector) -> pd.DataFrame:
     """Face tracks that never span a scene cut: the IoU tracker would otherwise join two people framed alike
-    on either side of a cut into one track, and one track is given to one character."""
+    on either side of a cut into one track, and one track is given to one character. Shots and detections
+    come from one decode."""
     from kling.curate.face_tracks import compute_face_tracks
-    from kling.curate.shots import detect_shots
+    from kling.curate.shots import ShotDetector
 
-    return compute_face_tracks(video, shots=detect_shots(video), detector=detector).tracks
+    return compute_face_tracks(video, detector=detector, shot_detector=ShotDetector()).tracks
 
 
 def _backbone_id(name: str) -> str:

@@ -130,15 +130,16 @@ class FusedSyncNet:
 class LipStream:
     """Push frames of one face track in order, chunk by chunk; get one lip feature per 5-frame window.
 
-    Window i covers frames i..i+4. ``push`` computes every window that is complete, in batches of
-    ``batch_size``; only the last four frames are carried over.
+    Window i covers frames i..i+4. ``push`` computes complete windows in batches of exactly ``batch_size``
+    (so the numbers never depend on how the decoder chunked the frames); the frames of a partial batch wait
+    for the next push or for ``features``.
     """
 
     def __init__(self, net: FusedSyncNet, batch_size: int = 32, bgr: bool = True):
         self.net = net
         self.batch_size = batch_size
         self.bgr = bgr  # flip RGB input to the reference's BGR
-        self._tail: torch.Tensor | None = None  # (k<=4, 3, H, W) float frames not yet ending a window
+        self._tail: torch.Tensor | None = None  # (k < batch_size + 4, H, W, 3) float frames not yet scored
         self._feats: list[torch.Tensor] = []
         self.n_frames = 0
 
@@ -153,18 +154,27 @@ class LipStream:
         t = t.float()  # one float conversion per frame, kept channels-last (n, H, W, 3)
         buf = t if self._tail is None else torch.cat([self._tail, t])
         n_win = len(buf) - (LIP_FRAMES - 1)
+        full = max(n_win, 0) // self.batch_size * self.batch_size
+        self._score(buf, full)
+        self._tail = buf[full:].clone() if full else buf
+
+    def _score(self, buf: torch.Tensor, n_win: int) -> None:
+        """Lip features of the first ``n_win`` windows of ``buf``, batch by batch."""
         with torch.inference_mode():
-            for i in range(0, max(n_win, 0), self.batch_size):
+            for i in range(0, n_win, self.batch_size):
                 part = buf[i : min(i + self.batch_size, n_win) + LIP_FRAMES - 1]
                 # (k+4, H, W, 3) -> (k, H, W, 3, 5) view -> (k, H, W, 5, 3) -> one copy to (k, H, W, 15),
                 # seen as (k, 15, H, W) in channels-last layout: frame-major channels, as the folded kernel
                 win = part.unfold(0, LIP_FRAMES, 1).permute(0, 1, 2, 4, 3)
                 win = win.reshape(*win.shape[:3], -1).permute(0, 3, 1, 2)
                 self._feats.append(self.net.lip(win))
-        self._tail = buf[max(n_win, 0) :].clone() if n_win > 0 else buf
 
     def features(self) -> torch.Tensor:
         """(n_frames - 4, fc_dim) features of every complete window so far."""
+        if self._tail is not None and len(self._tail) >= LIP_FRAMES:
+            n_win = len(self._tail) - (LIP_FRAMES - 1)
+            self._score(self._tail, n_win)
+            self._tail = self._tail[n_win:].clone()
         if not self._feats:
             return torch.zeros(0, self.net.config.fc_dim)
         if len(self._feats) > 1:

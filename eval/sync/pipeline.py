@@ -174,43 +174,23 @@ class SyncEvaluator:
                        face_tracks_fn: Callable[[Path], object] | None = None) -> SyncResult:
         """Full pipeline. `tracks`: a face-track table (columns frame, track_id, x0, y0, x1, y1) on the
         25 fps timeline; computed with kling.curate.face_tracks (or `face_tracks_fn`) when None."""
-        from kling.io.decode import iter_frames
+        from eval.frames import decode_once
 
         video = Path(video)
         if self.backbone is None:
             return _unavailable(str(video), None, self.unavailable, fetch_command=self.fetch_command)
         t0 = time.perf_counter()
-        res = self._result(str(video))
         if tracks is None:
             tracks = (face_tracks_fn or _default_face_tracks)(video)
-        boxes = tracks_from_table(tracks)
-        samples = _read_audio(video, Path(audio) if audio else None)
-        res.audio_frames = None if samples is None else frames_covered(len(samples))
-        res.audio_dbfs = None if samples is None else level_dbfs(samples)
-        if not boxes:
-            res.status, res.reason = UNAVAILABLE, "no face track"
-            res.seconds = time.perf_counter() - t0
-            return res
-        croppers = [TrackCropper(b) for b in boxes]
-        streams = [self.new_stream() for _ in boxes]
-        n_frames = 0
-        for chunk in iter_frames(video, fps=FPS, chunk_size=32):
-            n_frames = chunk.start + len(chunk)
-            for cropper, stream in zip(croppers, streams):
-                crops = cropper.crops(chunk.frames, chunk.start)
-                if len(crops):
-                    self.push(stream, crops)
-        res.video_frames = n_frames
-        for b, cropper, stream in zip(boxes, croppers, streams):
-            seg = None if samples is None else samples[b.start * SAMPLES_PER_FRAME : b.end * SAMPLES_PER_FRAME]
-            t = self.score_stream(stream, seg, b.track_id, b.start, res.warnings)
-            t.mean_box_size = float(2 * np.mean(cropper.s))
-            res.tracks.append(t)
-        res.choose_speaker()
-        if len(res.tracks) > 1 and res.ok:
-            log.info("%s: %d face tracks scored, speaker = track %s (highest Sync-C)", video.name, len(res.tracks), res.speaker_track)
-        res.seconds = time.perf_counter() - t0
+        consumer = self.consumer(video, tracks, samples=_read_audio(video, Path(audio) if audio else None))
+        res = decode_once(video, {"sync": consumer}, fps=FPS, chunk_size=32)["sync"]
+        res.seconds = time.perf_counter() - t0  # face tracking included
         return res
+
+    def consumer(self, video: str | Path, tracks, samples: np.ndarray | None) -> "SyncConsumer":
+        """A frame consumer (eval.frames) scoring `video` from a decode shared with other metrics; `tracks` is
+        its face-track table, `samples` its 16 kHz audio (kling.io.audio.read_audio, None when it has none)."""
+        return SyncConsumer(self, Path(video), tracks, samples)
 
     # -- many videos --------------------------------------------------------------------------------------
     def evaluate_many(self, videos: Iterable[str | Path], audio: str | Path | None = None, cropped: bool = False,
@@ -224,6 +204,56 @@ class SyncEvaluator:
             except MediaError as exc:
                 r = _unavailable(str(v), self.backbone, f"{getattr(exc, 'reason', 'media_error')}: {exc}")
                 yield r
+
+
+class SyncConsumer:
+    """Lip sync of one video fed chunk by chunk (eval.frames.decode_once): crops per face track go into
+    batched forward passes as the frames arrive; ``finish`` scores every track and names the speaker."""
+
+    def __init__(self, evaluator: SyncEvaluator, video: Path, tracks, samples: np.ndarray | None):
+        self.t0 = time.perf_counter()
+        self.ev, self.samples = evaluator, samples
+        b = evaluator.backbone
+        if b is None:
+            self.result = _unavailable(str(video), None, evaluator.unavailable, fetch_command=evaluator.fetch_command)
+            self.boxes = []
+        else:
+            self.result = evaluator._result(str(video))
+            self.boxes = tracks_from_table(tracks)
+            self.result.audio_frames = None if samples is None else frames_covered(len(samples))
+            self.result.audio_dbfs = None if samples is None else level_dbfs(samples)
+            if not self.boxes:
+                self.result.status, self.result.reason = UNAVAILABLE, "no face track"
+        self.croppers = [TrackCropper(b) for b in self.boxes]
+        self.streams = [evaluator.new_stream() for _ in self.boxes]
+
+    @property
+    def needs_frames(self) -> bool:
+        return bool(self.boxes)
+
+    def update(self, chunk) -> None:
+        for cropper, stream in zip(self.croppers, self.streams):
+            crops = cropper.crops(chunk.frames, chunk.start)
+            if len(crops):
+                self.ev.push(stream, crops)
+
+    def finish(self, n_frames: int) -> SyncResult:
+        res = self.result
+        if not self.boxes:
+            res.seconds = time.perf_counter() - self.t0
+            return res
+        res.video_frames = n_frames
+        for b, cropper, stream in zip(self.boxes, self.croppers, self.streams):
+            seg = None if self.samples is None else self.samples[b.start * SAMPLES_PER_FRAME : b.end * SAMPLES_PER_FRAME]
+            t = self.ev.score_stream(stream, seg, b.track_id, b.start, res.warnings)
+            t.mean_box_size = float(2 * np.mean(cropper.s))
+            res.tracks.append(t)
+        res.choose_speaker()
+        if len(res.tracks) > 1 and res.ok:
+            log.info("%s: %d face tracks scored, speaker = track %s (highest Sync-C)", Path(res.video).name,
+                     len(res.tracks), res.speaker_track)
+        res.seconds = time.perf_counter() - self.t0
+        return res
 
 
 def tracks_from_table(table) -> list[TrackBoxes]:

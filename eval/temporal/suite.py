@@ -67,40 +67,93 @@ def _load(cfg: SuiteConfig) -> _Backbones:
     return b
 
 
-def _consumers(video: Path, b: _Backbones, cfg: SuiteConfig, cache: FeatureCache, with_stats: bool) -> dict:
-    from eval.fid.sources import FIDFrameConsumer
-    from eval.fvd.fvd import FVDClipConsumer
-    from eval.temporal.framestats import FrameStatsConsumer
+class DistributionSuite:
+    """The distribution metrics of one system, fed one generated video at a time.
 
-    c: dict = {}
-    if b.fid is not None:
-        c["fid"] = FIDFrameConsumer(video, b.fid, cache, cfg.frame_stride)
-    if b.fvd is not None:
-        c["fvd"] = FVDClipConsumer(video, b.fvd, cache, cfg.clip_len, cfg.clip_stride, cfg.max_clips)
-    if with_stats:
-        c["stats"] = FrameStatsConsumer(25.0, cfg.window_s)
-    return c
+    ``consumers(video)`` gives the frame consumers of a generated video (keys prefixed ``dist.``) to put in
+    that video's single decode beside any other metric's (eval.frames.decode_once); ``add`` takes that
+    decode's results, ``skip`` records a video that could not be read; ``rows`` decodes the reference set
+    (through the feature cache) and computes every figure."""
+
+    PREFIX = "dist."
+
+    def __init__(self, config: SuiteConfig | None = None, cache: FeatureCache | None = None):
+        self.cfg = config or SuiteConfig()
+        self.cache = cache or FeatureCache()
+        self.b = _load(self.cfg)
+        self.gen: dict[str, dict] = {}
+        self.skipped: list[dict] = []
+
+    def _consumers(self, video: Path, with_stats: bool) -> dict:
+        from eval.fid.sources import FIDFrameConsumer
+        from eval.fvd.fvd import FVDClipConsumer
+        from eval.temporal.framestats import FrameStatsConsumer
+
+        b, cfg, c = self.b, self.cfg, {}
+        if b.fid is not None:
+            c["fid"] = FIDFrameConsumer(video, b.fid, self.cache, cfg.frame_stride)
+        if b.fvd is not None:
+            c["fvd"] = FVDClipConsumer(video, b.fvd, self.cache, cfg.clip_len, cfg.clip_stride, cfg.max_clips)
+        if with_stats:
+            c["stats"] = FrameStatsConsumer(25.0, cfg.window_s)
+        return c
+
+    def consumers(self, video: str | Path) -> dict:
+        return {self.PREFIX + k: c for k, c in self._consumers(Path(video), "drift" in self.cfg.metrics).items()}
+
+    def add(self, video: str | Path, results: dict) -> None:
+        n = len(self.PREFIX)
+        self.gen[str(video)] = {k[n:]: v for k, v in results.items() if k.startswith(self.PREFIX)}
+
+    def skip(self, video: str | Path, exc: Exception) -> None:
+        log.warning("skipping %s: %s", video, exc)
+        self.skipped.append(_skip_record(video, exc))
+
+    def _references(self, videos: list[Path]) -> tuple[dict[str, dict], list[dict]]:
+        from eval.frames import decode_once
+        from kling.io.errors import MediaError
+
+        out, skipped = {}, []
+        for v in videos:
+            try:
+                out[str(v)] = decode_once(v, self._consumers(v, False))
+            except MediaError as exc:
+                log.warning("skipping %s: %s", v, exc)
+                skipped.append(_skip_record(v, exc))
+        return out, skipped
+
+    def rows(self, ref_videos: list[str | Path]) -> list[dict]:
+        """Partial leaderboard rows: whole-set and per-window FID/FVD with drift figures, and per clip +
+        aggregate sharpness drift, appearance consistency and transition scores."""
+        b = self.b
+        ref, skipped_ref = ({}, [])
+        if b.fid is not None or b.fvd is not None:
+            ref, skipped_ref = self._references([Path(v) for v in ref_videos])
+        return _rows(self.cfg, b, ref, self.gen, skipped_ref + self.skipped)
 
 
-def _decode_all(videos: list[Path], b: _Backbones, cfg: SuiteConfig, cache: FeatureCache, with_stats: bool
-                ) -> tuple[dict[str, dict], list[dict]]:
-    from eval.frames import decode_once
-    from kling.io.errors import MediaError
-
-    out, skipped = {}, []
-    for v in videos:
-        try:
-            out[str(v)] = decode_once(v, _consumers(v, b, cfg, cache, with_stats))
-        except MediaError as exc:
-            log.warning("skipping %s: %s", v, exc)
-            skipped.append({"path": str(v), "reason": f"{getattr(exc, 'reason', 'unreadable')}: {exc}"})
-    return out, skipped
+def _skip_record(video: str | Path, exc: Exception) -> dict:
+    return {"path": str(video), "reason": f"{getattr(exc, 'reason', 'unreadable')}: {exc}"}
 
 
 def evaluate_system(ref_videos: list[str | Path], gen_videos: list[str | Path], config: SuiteConfig | None = None,
                     cache: FeatureCache | None = None) -> list[dict]:
-    """Partial leaderboard rows for one system: whole-set and per-window FID/FVD with drift figures, and per
-    clip + aggregate sharpness drift, appearance consistency and transition scores."""
+    """Partial leaderboard rows for one system's videos against a reference set (see DistributionSuite), one
+    decode per video."""
+    from eval.frames import decode_once
+    from kling.io.errors import MediaError
+
+    suite = DistributionSuite(config, cache)
+    for v in gen_videos:
+        try:
+            suite.add(v, decode_once(v, suite.consumers(v)))
+        except MediaError as exc:
+            suite.skip(v, exc)
+    return suite.rows(ref_videos)
+
+
+def _rows(cfg: SuiteConfig, b: _Backbones, ref: dict[str, dict], gen: dict[str, dict], skipped: list[dict]
+          ) -> list[dict]:
     from eval.fid.fid import fid_of_features, protocol as fid_protocol
     from eval.fid.result import unavailable
     from eval.fvd.fvd import fvd_of_features, protocol as fvd_protocol
@@ -110,15 +163,7 @@ def evaluate_system(ref_videos: list[str | Path], gen_videos: list[str | Path], 
     from eval.temporal.setwise import window_rows, windowed_distance
     from eval.temporal.transitions import boundaries_every, score_transitions
 
-    cfg = config or SuiteConfig()
-    cache = cache or FeatureCache()
-    b = _load(cfg)
-    need_ref = b.fid is not None or b.fvd is not None
-    ref, skipped_ref = _decode_all([Path(v) for v in ref_videos], b, cfg, cache, False) if need_ref else ({}, [])
-    gen, skipped_gen = _decode_all([Path(v) for v in gen_videos], b, cfg, cache, "drift" in cfg.metrics)
-    skipped = skipped_ref + skipped_gen
     rows: list[dict] = []
-
     for metric, (reason, bb, proto) in b.unavailable.items():
         rows += unavailable(metric, reason, bb, proto).to_rows()
     for metric, ext, of_features, proto in (

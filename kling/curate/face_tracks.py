@@ -207,18 +207,31 @@ def _empty_frame() -> pd.DataFrame:
     return pd.DataFrame({k: pd.Series([], dtype=v) for k, v in dtypes.items()})
 
 
+def _track_step(tracker: IoUTracker, frame: int, dets, cuts: set[int]) -> list[Track]:
+    finished = tracker.cut() if frame in cuts else []
+    return finished + tracker.update(frame, dets)
+
+
 def track_chunks(
     chunks: Iterable,
     detector: FaceDetector,
     shots=None,
     config: FaceTrackConfig = FaceTrackConfig(),
+    shot_detector=None,
 ) -> FaceTrackResult:
     """Detect and track over frame chunks: objects with `.frames` (n,H,W,3) and `.start`, or
-    (start, frames) pairs. The streaming core of compute_face_tracks."""
+    (start, frames) pairs. The streaming core of compute_face_tracks.
+
+    `shot_detector` (a kling.curate.shots.ShotDetector, instead of `shots`) finds the cuts in the same pass:
+    the per-frame detections (a few hundred bytes each) are then held until the cuts are known and tracked
+    after the last frame, which gives exactly the tracks of a separate shot pass followed by this one."""
     t0 = time.perf_counter()
+    if shot_detector is not None and shots is not None:
+        raise ValueError("give either shots or a shot_detector, not both")
     cuts = shot_starts(shots)
     tracker = IoUTracker(config.iou_threshold, config.max_gap, config.min_len)
     tracks: list[Track] = []
+    pending: list[tuple[int, list]] = []  # (frame, detections) waiting for the shot cuts
     n_frames = 0
     frames_with_detection = 0
     frame_size = None
@@ -227,13 +240,20 @@ def track_chunks(
         if len(frames) == 0:
             continue
         frame_size = frames.shape[1:3]
+        if shot_detector is not None:
+            shot_detector.update(frames, int(start))
         for i, dets in enumerate(detector.detect(frames)):
             f = int(start) + i
-            if f in cuts:
-                tracks += tracker.cut()
-            tracks += tracker.update(f, dets)
             frames_with_detection += bool(dets)
+            if shot_detector is not None:
+                pending.append((f, dets))
+            else:
+                tracks += _track_step(tracker, f, dets, cuts)
         n_frames = max(n_frames, int(start) + len(frames))
+    if shot_detector is not None:
+        cuts = shot_starts(shot_detector.finish(n_frames))
+        for f, dets in pending:
+            tracks += _track_step(tracker, f, dets, cuts)
     tracks += tracker.flush()
     df = tracks_to_frame(renumber(tracks))
     elapsed = time.perf_counter() - t0
@@ -267,16 +287,18 @@ def compute_face_tracks(
     detector: FaceDetector | None = None,
     config: FaceTrackConfig = FaceTrackConfig(),
     weights_dir: str | Path | None = None,
+    shot_detector=None,
 ) -> FaceTrackResult:
     """Face tracks of one video. `shots`: Shot objects, (start, end) pairs, start frames or a
-    DataFrame with start_frame; tracks never span a shot start. `detector` overrides
-    config.detector (its name and parameters still go into the summary)."""
+    DataFrame with start_frame; tracks never span a shot start. `shot_detector`: find the shots in the
+    same decode instead (see track_chunks). `detector` overrides config.detector (its name and parameters
+    still go into the summary)."""
     from kling.io.decode import iter_frames
 
     detector = detector or detector_for(config, weights_dir)
     chunks = iter_frames(video_path, fps=config.fps, chunk_size=config.chunk_size, max_side=config.max_side)
     if config.prefetch:
         chunks = _prefetch(chunks)
-    result = track_chunks(chunks, detector, shots=shots, config=config)
+    result = track_chunks(chunks, detector, shots=shots, config=config, shot_detector=shot_detector)
     result.summary["video_path"] = str(video_path)
     return result
