@@ -136,3 +136,16 @@ def test_cli_json_lines(weights, cropped_clip, tmp_path):
         assert key in ok
     assert ok["status"] == "ok" and len(ok["offset_dists"]) == 31
     assert broken["status"] == "unavailable" and broken["reason"]
+
+
+@pytest.mark.slow
+def test_default_tracks_skip_landmarks_but_keep_every_box(demo_corpus):
+    """Lip sync tracks without the 68-point landmarks: the boxes (all a Sync number reads) are the same."""
+    from eval.sync.pipeline import _default_face_tracks
+    from kling.curate.face_tracks import compute_face_tracks
+
+    video = demo_corpus.path("bo_talk")
+    fast, full = _default_face_tracks(video), compute_face_tracks(video).tracks
+    assert fast["lm68"].isna().all() and full["lm68"].notna().all()
+    cols = ["frame", "track_id", "x0", "y0", "x1", "y1"]
+    pd.testing.assert_frame_equal(fast[cols], full[cols])

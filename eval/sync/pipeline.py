@@ -273,9 +273,11 @@ def tracks_from_table(table) -> list[TrackBoxes]:
 
 
 def _default_face_tracks(video: Path):
-    from kling.curate.face_tracks import compute_face_tracks
+    """Boxes are all lip sync reads from a track: the 68-point landmarks (mouth opening, for curation) are left
+    out, which takes a third off tracking and leaves every box, hence every Sync number, unchanged."""
+    from kling.curate.face_tracks import FaceTrackConfig, compute_face_tracks
 
-    return compute_face_tracks(video).tracks
+    return compute_face_tracks(video, config=FaceTrackConfig(landmarks68=False)).tracks
 
 
 def evaluate_videos(videos: Iterable[str | Path], weights: str | Path | None = None, cropped: bool = False,
