@@ -4,8 +4,9 @@
    fed through its own JPEG path: frames decoded and written as JPEG files, audio as a wav, then read
    back by evaluate()) against ``kling eval sync --cropped`` run as a fresh process (its start counted).
    Also reports how far the JPEG round trip moves Sync-D against our lossless numbers.
-2. Full pipeline (detect, track, crop, score) on an 8 s 512x512 talking-head clip: seconds of compute
-   per second of video (below 1 = faster than real time).
+2. Full pipeline (detect, track, crop, score) on an 8 s 512x512 talking-head clip: seconds per second of
+   video (below 1 = faster than real time), for the whole fresh process and for the video's own work
+   (the `seconds` the command reports per video; the rest is the one-off start: imports, model loads).
 
 Weights are a seeded random file in the official format (the official file cannot be fetched here); the
 work per frame is identical to the official weights'. The reference oracle is found like the parity test
@@ -167,8 +168,14 @@ def main() -> None:
         if not args.skip_full:
             full = make_full_clip(work, args.seconds)
             full_s, full_rows = ours([full], weights, cropped=False, threads=args.threads)
-            report["full_pipeline_s"] = round(full_s, 2)
+            report["full_pipeline_s"] = round(full_s, 2)  # the whole fresh process
             report["full_pipeline_realtime_factor"] = round(full_s / args.seconds, 3)  # < 1: faster than real time
+            if full_rows and full_rows[0].get("seconds") is not None:
+                # the video's own work (tracks, crops, scores), what every further video of one command costs
+                per_video = full_rows[0]["seconds"]
+                report["full_pipeline_per_video_s"] = per_video
+                report["full_pipeline_per_video_realtime_factor"] = round(per_video / args.seconds, 3)
+                report["full_pipeline_process_start_s"] = round(full_s - per_video, 2)
             report["full_pipeline_status"] = full_rows[0]["status"] if full_rows else "no output"
             report["full_pipeline_tracks"] = len(full_rows[0]["tracks"]) if full_rows else 0
     print(json.dumps(report, indent=2))

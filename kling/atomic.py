@@ -46,17 +46,47 @@ def atomic_write_json(path: str | Path, obj: Any) -> Path:
     return atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n").encode())
 
 
-def write_parquet_atomic(table, path: str | Path, metadata: dict[str, Any] | None = None) -> Path:
-    """Write a pandas DataFrame or pyarrow Table to Parquet atomically, with JSON key-value metadata."""
-    if not isinstance(table, pa.Table):
+def write_parquet_atomic(
+    table,
+    path: str | Path,
+    metadata: dict[str, Any] | None = None,
+    *,
+    schema: pa.Schema | None = None,
+    row_group_size: int | None = None,
+) -> Path:
+    """Write a pandas DataFrame or pyarrow Table to Parquet atomically, with JSON key-value metadata.
+
+    ``table`` may also be an iterable of pyarrow Tables / RecordBatches of one ``schema`` (required then): each is
+    written as it comes (one row group per part, or per ``row_group_size`` rows), so a table built part by part
+    is never whole in memory; no part at all gives an empty table with that schema. ``row_group_size`` bounds the
+    rows per row group in every case (pyarrow buffers one row group's columns before writing them).
+    """
+    if isinstance(table, pa.RecordBatch):
+        table = pa.Table.from_batches([table])
+    elif not isinstance(table, pa.Table) and schema is None:  # a DataFrame; parts come with their schema
         table = pa.Table.from_pandas(table, preserve_index=False)
+    if isinstance(table, pa.Table):
+        if metadata:
+            table = table.replace_schema_metadata(_merged_metadata(table.schema, metadata))
+        with atomic_path(path) as tmp:
+            pq.write_table(table, tmp, row_group_size=row_group_size)
+        return Path(path)
     if metadata:
-        merged = dict(table.schema.metadata or {})
-        merged.update({f"kling.{k}".encode(): json.dumps(v, sort_keys=True, default=str).encode() for k, v in metadata.items()})
-        table = table.replace_schema_metadata(merged)
+        schema = schema.with_metadata(_merged_metadata(schema, metadata))
     with atomic_path(path) as tmp:
-        pq.write_table(table, tmp)
+        with pq.ParquetWriter(tmp, schema) as writer:
+            for part in table:
+                if isinstance(part, pa.RecordBatch):
+                    part = pa.Table.from_batches([part])
+                writer.write_table(part, row_group_size=row_group_size)  # raises on a part of another schema
     return Path(path)
+
+
+def _merged_metadata(schema: pa.Schema, metadata: dict[str, Any] | None) -> dict:
+    merged = dict(schema.metadata or {})
+    for k, v in (metadata or {}).items():
+        merged[f"kling.{k}".encode()] = json.dumps(v, sort_keys=True, default=str).encode()
+    return merged
 
 
 def read_parquet_metadata(path: str | Path) -> dict[str, Any]:

@@ -9,7 +9,8 @@ import av
 import numpy as np
 import pytest
 
-from kling.io import fit_length, read_audio, samples_for_frames, write_video, write_wav
+from kling.io import TruncatedMediaError, fit_length, read_audio, samples_for_frames, write_video, write_wav
+from kling.io.audio import Rebuffer, iter_audio, reblock
 
 
 def sine(freq, seconds, sr, amp=0.5, phase=0.0):
@@ -142,3 +143,88 @@ def test_fit_length_and_samples_for_frames():
     assert samples_for_frames(30, fps=30000 / 1001, sample_rate=16000) == 16016
     with pytest.raises(ValueError):
         fit_length(x, -1)
+
+
+def _aligned_files(tmp_path):
+    """Files that exercise every alignment case: late audio (zeros first), early audio (trimmed), aac with
+    priming, 44.1 kHz stereo wav (resampled, channels mixed), 22.05 kHz mono with samples at full scale."""
+    return {
+        "late": av_file(tmp_path / "late.mkv", 0.0, 0.5, burst(1.5, 0.3)),
+        "early": av_file(tmp_path / "early.mkv", 0.4, 0.0, burst(2.0, 1.0)),
+        "late_44k": av_file(tmp_path / "late44.mkv", 0.2, 0.33, sine(300, 2.3, 44100), sr=44100, seconds=2.4),
+        "aac": write_video(tmp_path / "v.mp4", np.zeros((40, 32, 32, 3), np.uint8), audio=burst(1.6, 0.7)),
+        "stereo_44k": write_stereo_wav(tmp_path / "st.wav", sine(440, 2.0, 44100, 0.5), sine(440, 2.0, 44100, 0.3),
+                                       44100),
+        "loud_22k": write_wav(tmp_path / "loud.wav", sine(440, 1.0, 22050, 1.0), 22050),
+    }
+
+
+@pytest.mark.parametrize("sample_rate", [16000, 8000])
+@pytest.mark.parametrize("duration_s", [None, 0.7])
+def test_iter_audio_blocks_are_read_audio_bit_for_bit(tmp_path, sample_rate, duration_s):
+    """Whatever the block size (16 samples, an odd size, one second, larger than the track), the blocks have
+    exactly that size but the last and join into read_audio's samples, bit for bit."""
+    for name, path in _aligned_files(tmp_path).items():
+        whole = read_audio(path, sample_rate, duration_s)
+        assert whole.dtype == np.float32 and len(whole) > 0, name
+        for block_s in (0.001, 0.0317, 1.0, 30.0):
+            size = int(round(block_s * sample_rate))
+            blocks = list(iter_audio(path, sample_rate, block_s, duration_s))
+            assert all(b.dtype == np.float32 and b.ndim == 1 for b in blocks), name
+            assert [len(b) for b in blocks[:-1]] == [size] * (len(blocks) - 1), (name, block_s)
+            assert 0 < len(blocks[-1]) <= size, (name, block_s)
+            joined = np.concatenate(blocks)
+            assert joined.tobytes() == whole.tobytes(), (name, block_s)
+
+
+def test_iter_audio_alignment_holds_across_block_edges(tmp_path):
+    """The lead of zeros and the trim are applied to the stream, not to the first block: with blocks shorter
+    than the lead the burst still lands at its video time."""
+    files = _aligned_files(tmp_path)
+    late = np.concatenate(list(iter_audio(files["late"], block_s=0.01)))  # 160-sample blocks, 8000 zeros first
+    assert not np.any(late[:8000]) and onset(late, 16000) == pytest.approx(0.8, abs=0.002)
+    early = np.concatenate(list(iter_audio(files["early"], block_s=0.01)))
+    assert onset(early, 16000) == pytest.approx(0.6, abs=0.002)
+    loud = np.concatenate(list(iter_audio(files["loud_22k"], block_s=0.01)))
+    assert np.abs(loud).max() <= 1.0  # clipped per block like the whole track
+
+
+def test_iter_audio_is_lazy_and_none_without_audio(tmp_path):
+    path = write_video(tmp_path / "mute.mp4", np.zeros((5, 32, 32, 3), np.uint8))
+    assert iter_audio(path) is None
+    long_wav = write_wav(tmp_path / "long.wav", sine(200, 4.0, 16000), 16000)
+    blocks = iter_audio(long_wav, block_s=0.5)
+    first = next(blocks)
+    assert len(first) == 8000
+    np.testing.assert_array_equal(first, read_audio(long_wav)[:8000])
+    blocks.close()  # stopping early closes the file; nothing else is decoded
+
+
+def test_iter_audio_reports_truncation_after_its_blocks(tmp_path):
+    full = write_video(tmp_path / "full.mkv", np.zeros((50, 32, 32, 3), np.uint8), audio=sine(300, 2.0, 16000))
+    data = full.read_bytes()
+    cut = tmp_path / "cut.mkv"
+    cut.write_bytes(data[: len(data) // 2])
+    got = []
+    with pytest.raises(TruncatedMediaError):
+        for block in iter_audio(cut, block_s=0.1):
+            got.append(block)
+    assert got and sum(map(len, got)) < 32000
+    np.testing.assert_array_equal(np.concatenate(got), read_audio(cut, allow_truncated=True)[: sum(map(len, got))])
+
+
+def test_rebuffer_and_reblock():
+    pieces = [np.arange(n, dtype=np.float32) + 100 * n for n in (0, 3, 7, 1, 12, 5)]
+    flat = np.concatenate(pieces)
+    for size in (1, 4, 28, 100):
+        blocks = list(reblock(pieces, size))
+        assert [len(b) for b in blocks[:-1]] == [size] * (len(blocks) - 1) and 0 < len(blocks[-1]) <= size
+        np.testing.assert_array_equal(np.concatenate(blocks), flat)
+    buf = Rebuffer(4)
+    kept = list(buf.push(np.ones(8, np.float32)))
+    kept[0][:] = 5  # blocks are the caller's: later pushes must not overwrite them
+    list(buf.push(np.zeros(4, np.float32)))
+    assert kept[0].tolist() == [5] * 4 and kept[1].tolist() == [1] * 4
+    assert list(reblock([], 3)) == []
+    with pytest.raises(ValueError):
+        Rebuffer(0)

@@ -186,3 +186,29 @@ def test_demo_corpus_clips(demo_corpus):
     assert "blurry" in reasons["ava_blur-s0-t0"]
     assert reasons["bo_silent-s0-t0"] == ["no_speech"]
     assert reasons["bo_cal_cut-s0-t0"] == [] and reasons["bo_cal_cut-s1-t1"] == []
+
+
+def test_quality_from_the_parquet_file_equals_the_table(tmp_path, monkeypatch):
+    """Given the face-track file, compute_quality reads the scalar columns and the landmarks in batches (pose
+    per row): the same numbers, bit for bit, as from the whole table in memory. Rows mix lm68 and lm5 only."""
+    import kling.curate.quality as quality
+    from kling.atomic import write_parquet_atomic
+    from kling.curate.face_tracks import FACE_TRACKS_SCHEMA, FaceTrackResult
+
+    path = tmp_path / "vid.mp4"
+    ft = _face_tracks(_video(path))
+    lm68 = project_model([20.0], [10.0], [5.0], W, H, kind=68, distance_mm=700)[0]
+    lm68 = np.nan_to_num(lm68).ravel().astype(np.float32)  # only the model's 8 points matter
+    ft["lm68"] = [lm68 if f % 3 else None for f in ft["frame"]]
+    shots = [Shot(0, 0, 30), Shot(1, 30, 60)]
+    vad = np.zeros(N, bool)
+    vad[10:25] = True
+    parts = (FaceTrackResult(ft.iloc[i:i + 16]).to_arrow() for i in range(0, len(ft), 16))
+    table = write_parquet_atomic(parts, tmp_path / "ft.parquet", schema=FACE_TRACKS_SCHEMA)
+    monkeypatch.setattr(quality, "_POSE_BATCH_ROWS", 7)  # batches that cut through clips and row groups
+    from_file = compute_quality(path, table, shots, vad, video_id="vid")
+    from_frame = compute_quality(path, ft, shots, vad, video_id="vid")
+    pd.testing.assert_frame_equal(from_file, from_frame, check_exact=True)
+    assert from_file["abs_roll"].iloc[0] == pytest.approx(5, abs=0.5)  # the lm68 rows (2 in 3) were used
+    pd.testing.assert_frame_equal(compute_quality(path, pd.read_parquet(table), shots, vad, video_id="vid"), from_file,
+                                  check_exact=True)

@@ -153,3 +153,116 @@ def test_rms_envelope_blocks_match_direct_computation():
     assert len(env) == int(np.ceil(len(x) / 640))
     np.testing.assert_allclose(env, direct, rtol=1e-5)
     assert mean_square(x, block=1000) == pytest.approx(float(np.mean(x.astype(np.float64) ** 2)), rel=1e-12)
+
+
+# --- blockwise (streaming) audio analysis equals the whole-track computation --------------------------------
+
+def _reference_probs(x: np.ndarray) -> np.ndarray:
+    """silero's own protocol over the whole track, written out: state reset, one call per 512-sample window,
+    the last window zero-padded."""
+    import torch
+
+    model = speech.load_vad()
+    model.reset_states()
+    audio = torch.from_numpy(np.ascontiguousarray(x, np.float32))
+    out = []
+    with torch.inference_mode():
+        for i in range(0, len(audio), speech.VAD_WINDOW):
+            chunk = audio[i:i + speech.VAD_WINDOW]
+            chunk = torch.nn.functional.pad(chunk, (0, speech.VAD_WINDOW - len(chunk)))
+            out.append(float(model(chunk, SR).item()))
+    return np.asarray(out, np.float32)
+
+
+def _cut(x: np.ndarray, sizes) -> list[np.ndarray]:
+    """``x`` cut into consecutive pieces of the given sizes, repeated to the end."""
+    pieces, i, k = [], 0, 0
+    while i < len(x):
+        pieces.append(x[i:i + sizes[k % len(sizes)]])
+        i += sizes[k % len(sizes)]
+        k += 1
+    return pieces
+
+
+def test_vad_stream_equals_the_whole_track_run():
+    """The recurrent state is carried across blocks and partial windows wait for the next block: the
+    probabilities of any cut are those of one pass over the whole track, bit for bit."""
+    x, _ = speech_like(3.0, pauses=((1.0, 1.6),), seed=4)
+    x = x[:len(x) - 77]  # not a whole number of windows: the last one is padded
+    ref = _reference_probs(x)
+    assert len(ref) == int(np.ceil(len(x) / speech.VAD_WINDOW)) and ref.max() > 0.5 > ref.min()
+    assert speech.speech_probabilities(x).tobytes() == ref.tobytes()
+    for sizes in ([1000], [513, 7, 2048, 1], [16000], [len(x)]):
+        vad = speech.VadStream()
+        for piece in _cut(x, sizes):
+            vad.push(piece)
+        assert vad.finish().tobytes() == ref.tobytes(), sizes
+
+
+def test_vad_stream_refuses_to_continue_after_another_reset_the_model():
+    first = speech.VadStream()
+    first.push(np.zeros(600, np.float32))
+    speech.VadStream()  # resets the shared model's state
+    with pytest.raises(RuntimeError, match="another VadStream"):
+        first.push(np.zeros(600, np.float32))
+
+
+def _reference_envelope(x: np.ndarray, fps: float, n: int) -> np.ndarray:
+    """The whole-track envelope as first written: float64 prefix sums restarted every 1500 frames."""
+    hop = SR / fps
+    edges = np.round(np.arange(n + 1) * hop).astype(np.int64)
+    a, b = np.clip(edges[:-1], 0, len(x)), np.clip(edges[1:], 0, len(x))
+    env = np.zeros(n, np.float32)
+    for f0 in range(0, n, 1500):
+        f1 = min(n, f0 + 1500)
+        lo, hi = a[f0], b[f1 - 1]
+        sq = np.concatenate([[0.0], np.cumsum(np.square(x[lo:hi], dtype=np.float64))])
+        aa, bb = a[f0:f1] - lo, b[f0:f1] - lo
+        ok = bb > aa
+        env[f0:f1][ok] = np.sqrt((sq[bb[ok]] - sq[aa[ok]]) / (bb - aa)[ok])
+    return env
+
+
+@pytest.mark.parametrize("fps", [25.0, 30.0, 29.97])
+def test_envelope_stream_equals_the_whole_track_computation(fps):
+    """Over envelope-block edges (1500 frames), with a partial last frame, for any cut and any n_frames. Loud
+    audio then quiet audio: a running sum carried over the block edge would show in the quiet frames' RMS."""
+    rng = np.random.default_rng(5)
+    x = rng.normal(0, 0.5, int(SR * 61.3) + 11).astype(np.float32)
+    x[SR * 59:] *= 1e-4
+    default_n = int(np.ceil(len(x) / (SR / fps) - 1e-9))
+    for n in (None, 7, 1500, default_n + 30):
+        ref = _reference_envelope(x, fps, default_n if n is None else n)
+        assert speech.rms_envelope(x, SR, fps, n).tobytes() == ref.tobytes(), n
+        for sizes in ([160000], [12345, 640, 1]):
+            env = speech.EnvelopeStream(SR, fps)
+            for piece in _cut(x, sizes):
+                env.push(piece)
+            assert env.finish(n).tobytes() == ref.tobytes(), (n, sizes)
+
+
+def test_square_sum_equals_mean_square():
+    x = np.random.default_rng(6).normal(0, 0.3, 5 * (1 << 16) + 4321).astype(np.float32)  # 5 blocks and a part
+    level = speech.SquareSum()
+    for piece in _cut(x, [100000, 3]):
+        level.push(piece)
+    assert level.mean() == speech.mean_square(x) and level.n == len(x)
+
+
+def test_scan_gives_detect_speech_results_and_binding():
+    x, _ = speech_like(4.0, pauses=((2.0, 2.4),), seed=1)
+    whole = speech.detect_speech(x, n_frames=90)
+    scan = speech.scan_audio(_cut(x, [16000, 999]))
+    streamed = speech.speech_from_scan(scan, n_frames=90)
+    assert streamed.segments == whole.segments and len(whole.segments) == 2
+    assert streamed.frame_prob.tobytes() == whole.frame_prob.tobytes()
+    assert np.array_equal(streamed.frame_speech, whole.frame_speech)
+    assert (streamed.speech_ratio, streamed.duration_s, streamed.reason) == (whole.speech_ratio, whole.duration_s, None)
+    assert scan.envelope.tobytes() == speech.rms_envelope(x).tobytes()
+    frames = np.arange(len(scan.envelope))
+    ft = _tracks(frames, 1, 0.4 * scan.envelope / scan.envelope.max())
+    segs = [(0.0, 2.0), (2.4, 4.0)]
+    pd.testing.assert_frame_equal(speech.bind_speakers(segs, ft, envelope=scan.envelope),
+                                  speech.bind_speakers(segs, ft, x))
+    silent = speech.speech_from_scan(speech.scan_audio([np.zeros(SR, np.float32)]), n_frames=25)
+    assert silent.reason == "silent" and silent.segments == [] and not silent.frame_speech.any()

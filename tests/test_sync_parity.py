@@ -171,3 +171,24 @@ def test_lip_features_do_not_depend_on_chunking(tmp_path):
     assert outs[0].shape == (19, 1024)
     for o in outs[1:]:
         assert torch.equal(o, outs[0])
+
+
+def test_medfilt_equals_scipy():
+    """The numpy median filter behind box smoothing and framewise confidence = scipy.signal.medfilt (which
+    the reference calls), ends included."""
+    import warnings
+
+    from scipy import signal
+
+    from eval.sync.crop import medfilt
+
+    rng = np.random.default_rng(4)
+    for n in (1, 5, 12, 13, 40):
+        x = rng.normal(50, 20, n)
+        for k in (9, 13):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)  # scipy warns that a short series is zero-padded
+                ref = signal.medfilt(x, kernel_size=k)
+            np.testing.assert_array_equal(medfilt(x, k), ref)
+    with pytest.raises(ValueError):
+        medfilt(np.zeros(5), 4)

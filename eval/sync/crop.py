@@ -18,7 +18,6 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-from scipy import signal
 
 CROP_SCALE = 0.4
 CROP_SIZE = 224
@@ -58,13 +57,25 @@ def fill_track(track_id: int, frames: np.ndarray, boxes: np.ndarray) -> TrackBox
     return TrackBoxes(int(track_id), full, boxes)
 
 
+def medfilt(x: np.ndarray, kernel_size: int) -> np.ndarray:
+    """scipy.signal.medfilt of a 1-D series (zero-padded ends, odd kernel), in numpy: the same numbers, without
+    importing scipy.signal (0.6 s of every command's start)."""
+    if kernel_size % 2 != 1:
+        raise ValueError("kernel_size must be odd")
+    x = np.asarray(x, dtype=np.float64)
+    if len(x) == 0:
+        return x
+    padded = np.pad(x, kernel_size // 2)
+    return np.median(np.lib.stride_tricks.sliding_window_view(padded, kernel_size), axis=-1)
+
+
 def smooth_boxes(boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(s, x, y): half size and centre per frame, each median filtered as the reference does."""
     b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
     s = np.maximum(b[:, 3] - b[:, 1], b[:, 2] - b[:, 0]) / 2
     y = (b[:, 1] + b[:, 3]) / 2
     x = (b[:, 0] + b[:, 2]) / 2
-    return tuple(signal.medfilt(v, kernel_size=MEDFILT_KERNEL) for v in (s, x, y))  # type: ignore[return-value]
+    return tuple(medfilt(v, MEDFILT_KERNEL) for v in (s, x, y))  # type: ignore[return-value]
 
 
 def _window(frame: np.ndarray, r0: int, r1: int, c0: int, c1: int, pad: int, fill: int) -> np.ndarray:

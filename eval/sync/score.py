@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from scipy import signal
+
+from eval.sync.crop import medfilt
 
 VSHIFT = 15
 PROTOCOL_VERSION = "sync_cd/1"  # syncnet_python evaluate protocol, lossless crops (see DESIGN.md section 5)
@@ -60,7 +61,7 @@ class OffsetCurve:
 
     def framewise_conf(self) -> np.ndarray:
         fconf = np.median(self.mean_dists) - self.dists[:, self.min_index]
-        return signal.medfilt(fconf.astype(np.float64), kernel_size=9) if len(fconf) else fconf
+        return medfilt(fconf, 9) if len(fconf) else fconf
 
 
 def offset_curve(lip: torch.Tensor, aud: torch.Tensor, vshift: int = VSHIFT) -> OffsetCurve:

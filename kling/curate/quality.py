@@ -23,6 +23,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 
 from kling.curate.clips import DEFAULT_MIN_CLIP_FRAMES, METRIC_COLUMNS, candidate_clips
 from kling.curate.pose import head_pose_from_tracks
@@ -69,16 +70,55 @@ def sharpness(image: np.ndarray, size: int = 112) -> float:
     return laplacian_variance(_resize(img, size))
 
 
+_TABLE_COLUMNS = ["frame", "track_id", "x0", "y0", "x1", "y1", "interpolated"]  # what the metrics read per row
+_LANDMARK_COLUMNS = ["lm5", "lm68"]  # read only for the head pose, in batches (most of the table's bytes)
+_POSE_BATCH_ROWS = 256  # = steps.ROW_GROUP_ROWS, the face-track row groups: one group decoded at a time
+
+
+def _read_tracks(face_tracks) -> pd.DataFrame:
+    """The face-track table as given, or, from a Parquet file, only its per-row scalar columns."""
+    if isinstance(face_tracks, pd.DataFrame):
+        return face_tracks
+    names = pq.read_schema(face_tracks).names
+    columns = [c for c in _TABLE_COLUMNS if c in names]
+    return pd.read_parquet(face_tracks, columns=columns, use_threads=False)  # threads buy nothing on a few columns
+
+
 def _clip_rows(face_tracks: pd.DataFrame, cands: pd.DataFrame) -> pd.DataFrame:
-    """Face-track rows inside each candidate's span, with the candidate's position `cand`, sorted by frame."""
+    """Face-track rows inside each candidate's span, with the candidate's position `cand` and the row's position
+    in the face-track table `ft_row`, sorted by frame."""
     ft = face_tracks[["frame", "track_id", "x0", "y0", "x1", "y1"]
-                     + [c for c in ("interpolated", "lm5", "lm68") if c in face_tracks.columns]]
+                     + [c for c in ("interpolated",) if c in face_tracks.columns]].copy()
+    ft["ft_row"] = np.arange(len(ft))
     spans = cands[["track_id", "start_frame", "end_frame"]].reset_index(drop=True)
     spans["cand"] = np.arange(len(spans))
     m = ft.merge(spans, on="track_id", how="inner")
     m = m[(m["frame"] >= m["start_frame"]) & (m["frame"] < m["end_frame"])]
     m = m.drop_duplicates(["cand", "frame"]).sort_values(["frame", "cand"], kind="stable")
     return m.reset_index(drop=True)
+
+
+def _track_pose(face_tracks, ft_rows: np.ndarray, width: int, height: int) -> np.ndarray:
+    """(len(ft_rows), 3) head pose of the given rows of the face-track table (a DataFrame, or a Parquet file read
+    in row batches of its landmark columns only, so memory does not grow with the video's length). The pose of
+    a row depends on that row alone, so batching does not change it."""
+    rows, inverse = np.unique(np.asarray(ft_rows, np.int64), return_inverse=True)
+    if isinstance(face_tracks, pd.DataFrame):
+        lm = [c for c in _LANDMARK_COLUMNS if c in face_tracks.columns]
+        pose = head_pose_from_tracks(face_tracks.iloc[rows][lm], width, height)
+        return pose[inverse]
+    pose = np.full((len(rows), 3), np.nan)
+    pf = pq.ParquetFile(face_tracks)
+    lm = [c for c in _LANDMARK_COLUMNS if c in pf.schema_arrow.names]
+    start = 0
+    # single-threaded: reader threads cost ~8 MB of buffers here and save nothing on two columns
+    for batch in pf.iter_batches(batch_size=_POSE_BATCH_ROWS, columns=lm, use_threads=False):
+        lo, hi = np.searchsorted(rows, [start, start + batch.num_rows])
+        if hi > lo:
+            part = batch.to_pandas().iloc[rows[lo:hi] - start]
+            pose[lo:hi] = head_pose_from_tracks(part, width, height)
+        start += batch.num_rows
+    return pose[inverse]
 
 
 def _median(values) -> float:
@@ -95,7 +135,7 @@ def _std(values) -> float:
 
 def compute_quality(
     video_path: str | Path,
-    face_tracks: pd.DataFrame,
+    face_tracks: pd.DataFrame | str | Path,
     shots: Sequence[Shot],
     vad_frames: np.ndarray | None,
     config: QualityConfig = QualityConfig(),
@@ -104,7 +144,8 @@ def compute_quality(
 ) -> pd.DataFrame:
     """Quality metrics per candidate clip (columns QUALITY_COLUMNS), streaming the normalised clip once.
 
-    ``face_tracks`` is the face-track table of the same normalised clip (boxes in its pixels, 25 fps frames);
+    ``face_tracks`` is the face-track table of the same normalised clip (boxes in its pixels, 25 fps frames), as
+    a DataFrame or the path of its Parquet file (then read by columns and batches, never whole);
     ``vad_frames`` a per-frame bool/probability array (>= 0.5 counts as speech) or None for no audio.
     ``candidates`` (from clips.candidate_clips) is computed here when not given; ``video_id`` defaults to the
     file stem.
@@ -112,17 +153,22 @@ def compute_quality(
     from kling.io.decode import iter_frames
 
     video_id = video_id or Path(video_path).stem
+    tracks = _read_tracks(face_tracks)
     cands = candidates if candidates is not None else candidate_clips(
-        video_id, face_tracks, shots, config.min_clip_frames)
+        video_id, tracks, shots, config.min_clip_frames)
     if len(cands) == 0:
         return pd.DataFrame(columns=QUALITY_COLUMNS)
     cands = cands.reset_index(drop=True)
-    rows = _clip_rows(face_tracks, cands)
+    rows = _clip_rows(tracks, cands)
+    del tracks  # the rows inside clips are all that is used from here on
     n_c = len(cands)
     sharp: list[list[float]] = [[] for _ in range(n_c)]
     diffs: list[list[float]] = [[] for _ in range(n_c)]
-    prev: dict[int, tuple[int, np.ndarray]] = {}  # cand -> (frame, crop) of the last measured crop
+    # cand -> [frame, crop] of its last measured crop; the crop array is reused (copied into) rather than
+    # allocated per frame, and dropped once the clip has ended, so it neither fragments the heap nor piles up
+    prev: dict[int, list] = {}
     starts = cands["start_frame"].to_numpy(np.int64)
+    ends = cands["end_frame"].to_numpy(np.int64)
     frame_col = rows["frame"].to_numpy(np.int64)
     cand_col = rows["cand"].to_numpy(np.int64)
     boxes = rows[["x0", "y0", "x1", "y1"]].to_numpy(np.float64)
@@ -142,16 +188,22 @@ def compute_quality(
                 continue
             sharp[c].append(laplacian_variance(crop))
             last = prev.get(c)
-            if last is not None and f - last[0] == stride:
+            if last is None:
+                last = prev[c] = [None, np.empty(crop.shape, np.int16)]
+            elif f - last[0] == stride:
                 diffs[c].append(float(np.abs(crop.astype(np.int16) - last[1]).mean()) / 255.0)
-            prev[c] = (f, crop.astype(np.int16))
+            last[0] = f
+            np.copyto(last[1], crop, casting="safe")
+        for c in [c for c in prev if ends[c] <= s + n]:  # clips that ended in this chunk
+            del prev[c]
         if s + n > last_needed:  # nothing after this chunk is in any clip: stop decoding early
             break
+        del chunk  # free this chunk's frames before the decoder builds the next one, not after
     if width is None:
         raise ValueError(f"{video_path}: no frame decoded")
 
     # Table-only metrics, vectorised per candidate.
-    pose = head_pose_from_tracks(rows, width, height) if len(rows) else np.zeros((0, 3))
+    pose = _track_pose(face_tracks, rows["ft_row"].to_numpy(), width, height) if len(rows) else np.zeros((0, 3))
     h_box = boxes[:, 3] - boxes[:, 1]
     cx, cy = (boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2
     vad = None if vad_frames is None else np.asarray(vad_frames, np.float64)

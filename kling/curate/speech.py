@@ -5,6 +5,10 @@ zero-padded, then ``get_speech_timestamps_from_probs`` with its defaults (thresh
 min silence 100 ms, pad 30 ms) - the same result as ``get_speech_timestamps`` but with one model pass, which
 also gives the per-window probabilities that the per-frame array is made from.
 
+A long track is analysed as it is decoded (``scan_audio`` over kling.io.audio.iter_audio blocks): the model's
+recurrent state, the RMS envelope's running sums and the level's sum carry from block to block, so the
+results equal the whole-track functions bit for bit while memory holds one block.
+
 Silent audio or no audio stream is a result (no segments, speech_ratio 0, ``reason`` set), not an error.
 """
 
@@ -12,10 +16,12 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import itertools
 import logging
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable
 
 import numpy as np
 import pandas as pd
@@ -80,29 +86,70 @@ def load_vad():
 
 def speech_probabilities(samples: np.ndarray, sample_rate: int = VAD_SAMPLE_RATE) -> np.ndarray:
     """silero probability per 512-sample window (32 ms), as get_speech_timestamps computes them."""
-    import torch
+    vad = VadStream(sample_rate)
+    vad.push(samples)
+    return vad.finish()
 
-    if sample_rate != VAD_SAMPLE_RATE:
-        raise ValueError(f"VAD expects {VAD_SAMPLE_RATE} Hz audio, got {sample_rate}")
-    audio = torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32))
-    model = load_vad()
-    model.reset_states()
-    n = int(np.ceil(len(audio) / VAD_WINDOW))
-    probs = np.empty(n, np.float32)
-    # The model is a chain of tiny ops: intra-op threads only add overhead (measured 0.27 s on 1 thread vs 11 s
-    # on 2 busy cores for 20 s of audio), so run single-threaded and give the caller its setting back.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with torch.inference_mode():
-            for i in range(n):
-                chunk = audio[i * VAD_WINDOW:(i + 1) * VAD_WINDOW]
-                if len(chunk) < VAD_WINDOW:
-                    chunk = torch.nn.functional.pad(chunk, (0, VAD_WINDOW - len(chunk)))
-                probs[i] = float(model(chunk, sample_rate).item())
-    finally:
-        torch.set_num_threads(threads)
-    return probs
+
+_VAD_OWNER = [0]  # token of the VadStream whose recurrent state the shared (lru-cached) model now holds
+_VAD_TOKENS = itertools.count(1)
+
+
+class VadStream:
+    """silero probabilities of a track given in blocks of any size, with one model pass per 512-sample window.
+
+    The model's recurrent state is reset once, at the start, and carried across blocks; samples that do not
+    fill a window wait for the next block, and only the track's last window is zero-padded. So the
+    probabilities are those of one pass over the whole track (``speech_probabilities``), bit for bit, while
+    memory holds one block. The model is shared per process: starting another stream invalidates this one.
+    """
+
+    def __init__(self, sample_rate: int = VAD_SAMPLE_RATE):
+        if sample_rate != VAD_SAMPLE_RATE:
+            raise ValueError(f"VAD expects {VAD_SAMPLE_RATE} Hz audio, got {sample_rate}")
+        self.sample_rate = sample_rate
+        self._model = load_vad()
+        self._model.reset_states()
+        self._token = _VAD_OWNER[0] = next(_VAD_TOKENS)
+        self._rest = np.zeros(0, np.float32)  # samples short of a whole window
+        self._probs: list[np.ndarray] = []
+
+    def push(self, samples: np.ndarray) -> None:
+        if _VAD_OWNER[0] != self._token:
+            raise RuntimeError("another VadStream reset the shared silero model; finish one stream at a time")
+        x = np.asarray(samples, np.float32).reshape(-1)
+        if len(self._rest):
+            x = np.concatenate([self._rest, x])
+        whole = len(x) // VAD_WINDOW * VAD_WINDOW
+        if whole:
+            self._probs.append(self._run(x[:whole]))
+        self._rest = x[whole:].copy()
+
+    def finish(self) -> np.ndarray:
+        """The probabilities, the zero-padded last window included."""
+        if len(self._rest):
+            last = np.zeros(VAD_WINDOW, np.float32)
+            last[: len(self._rest)] = self._rest
+            self.push(last[len(self._rest):])  # completes the window: same as padding the whole track
+        return np.concatenate(self._probs) if self._probs else np.zeros(0, np.float32)
+
+    def _run(self, x: np.ndarray) -> np.ndarray:
+        import torch
+
+        audio = torch.from_numpy(np.ascontiguousarray(x))
+        probs = np.empty(len(x) // VAD_WINDOW, np.float32)
+        # The model is a chain of tiny ops: intra-op threads only add overhead (measured 0.27 s on 1 thread vs
+        # 11 s on 2 busy cores for 20 s of audio), so run single-threaded and give the caller its setting back.
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            with torch.inference_mode():
+                for i in range(len(probs)):
+                    chunk = audio[i * VAD_WINDOW:(i + 1) * VAD_WINDOW]
+                    probs[i] = float(self._model(chunk, self.sample_rate).item())
+        finally:
+            torch.set_num_threads(threads)
+        return probs
 
 
 def _frame_arrays(segments, probs, n_frames: int, fps: float) -> tuple[np.ndarray, np.ndarray]:
@@ -140,20 +187,56 @@ def detect_speech(
         n = int(n_frames or 0)
         return SpeechResult([], np.zeros(n, bool), np.zeros(n, np.float32), 0.0, 0.0, fps, "no_audio")
     samples = np.asarray(samples, np.float32).reshape(-1)
-    duration = len(samples) / sample_rate
-    n = int(n_frames) if n_frames is not None else int(np.ceil(duration * fps - 1e-9))
-    if len(samples) == 0 or float(np.sqrt(mean_square(samples))) < config.silence_rms:
-        reason = "silent"
-        return SpeechResult([], np.zeros(n, bool), np.zeros(n, np.float32), 0.0, duration, fps, reason)
+    silent = len(samples) == 0 or float(np.sqrt(mean_square(samples))) < config.silence_rms
+    probs = None if silent else speech_probabilities(samples, sample_rate)  # silence skips the model
+    return _speech_result(probs, len(samples), sample_rate, fps, n_frames, config)
 
-    probs = speech_probabilities(samples, sample_rate)
+
+@dataclass
+class AudioScan:
+    """One pass over a track (see scan_audio): silero probabilities per window, RMS per video frame (to the
+    end of the audio), mean square (the silence check) and the length in samples."""
+
+    probs: np.ndarray
+    envelope: np.ndarray
+    mean_square: float
+    n_samples: int
+    sample_rate: int
+    fps: float
+
+
+def scan_audio(blocks: Iterable[np.ndarray], sample_rate: int = VAD_SAMPLE_RATE, fps: float = 25.0) -> AudioScan:
+    """VAD, RMS envelope and level of a track given in blocks (kling.io.audio.iter_audio), in one pass that
+    holds a block at a time; each figure equals the whole-track computation bit for bit."""
+    vad, env, level = VadStream(sample_rate), EnvelopeStream(sample_rate, fps), SquareSum()
+    for block in blocks:
+        vad.push(block)
+        env.push(block)
+        level.push(block)
+    return AudioScan(vad.finish(), env.finish(), level.mean(), level.n, sample_rate, fps)
+
+
+def speech_from_scan(scan: AudioScan, n_frames: int | None = None, config: VadConfig = VadConfig()) -> SpeechResult:
+    """detect_speech's result from a scan_audio pass (the model ran even on silence: same result, one decode)."""
+    silent = scan.n_samples == 0 or float(np.sqrt(scan.mean_square)) < config.silence_rms
+    return _speech_result(None if silent else scan.probs, scan.n_samples, scan.sample_rate, scan.fps, n_frames,
+                          config)
+
+
+def _speech_result(probs: np.ndarray | None, n_samples: int, sample_rate: int, fps: float, n_frames: int | None,
+                   config: VadConfig) -> SpeechResult:
+    """Segments and per-frame arrays from the window probabilities; ``probs`` None means silent audio."""
+    duration = n_samples / sample_rate
+    n = int(n_frames) if n_frames is not None else int(np.ceil(duration * fps - 1e-9))
+    if probs is None:
+        return SpeechResult([], np.zeros(n, bool), np.zeros(n, np.float32), 0.0, duration, fps, "silent")
     from silero_vad import get_speech_timestamps_from_probs
 
     stamps = get_speech_timestamps_from_probs(
         probs.tolist(), sampling_rate=sample_rate, threshold=config.threshold,
         min_speech_duration_ms=config.min_speech_duration_ms,
         min_silence_duration_ms=config.min_silence_duration_ms, speech_pad_ms=config.speech_pad_ms,
-        audio_length_samples=len(samples),
+        audio_length_samples=n_samples,
     )
     segments = [(s["start"] / sample_rate, s["end"] / sample_rate) for s in stamps]
     speech, frame_prob = _frame_arrays(segments, probs, n, fps)
@@ -165,43 +248,122 @@ def detect_speech(
 
 def detect_speech_file(path: str | Path, fps: float = 25.0, n_frames: int | None = None,
                        config: VadConfig = VadConfig()) -> SpeechResult:
-    """VAD of a media file's audio via kling.io.audio.read_audio (no audio stream -> reason "no_audio")."""
-    from kling.io.audio import read_audio
+    """VAD of a media file's audio, streamed with kling.io.audio.iter_audio (no audio stream -> "no_audio")."""
+    from kling.io.audio import iter_audio
 
-    samples = read_audio(path, sample_rate=VAD_SAMPLE_RATE)
-    return detect_speech(samples, VAD_SAMPLE_RATE, fps=fps, n_frames=n_frames, config=config)
+    blocks = iter_audio(path, sample_rate=VAD_SAMPLE_RATE)
+    if blocks is None:
+        return detect_speech(None, VAD_SAMPLE_RATE, fps=fps, n_frames=n_frames, config=config)
+    return speech_from_scan(scan_audio(blocks, VAD_SAMPLE_RATE, fps), n_frames=n_frames, config=config)
 
 
 def rms_envelope(samples: np.ndarray, sample_rate: int = VAD_SAMPLE_RATE, fps: float = 25.0,
                  n_frames: int | None = None) -> np.ndarray:
     """RMS of the audio over each video frame's span (float32, zero past the end of the audio)."""
-    samples = np.asarray(samples, np.float32).reshape(-1)
-    hop = sample_rate / fps
-    n = int(n_frames) if n_frames is not None else int(np.ceil(len(samples) / hop - 1e-9))
-    env = np.zeros(n, np.float32)
-    edges = np.round(np.arange(n + 1) * hop).astype(np.int64)
-    a = np.clip(edges[:-1], 0, len(samples))
-    b = np.clip(edges[1:], 0, len(samples))
-    for f0 in range(0, n, _ENVELOPE_BLOCK):  # blocks keep the float64 work bounded on long audio
-        f1 = min(n, f0 + _ENVELOPE_BLOCK)
-        lo, hi = a[f0], b[f1 - 1]
-        sq = np.concatenate([[0.0], np.cumsum(np.square(samples[lo:hi], dtype=np.float64))])
-        aa, bb = a[f0:f1] - lo, b[f0:f1] - lo
-        cnt = bb - aa
-        ok = cnt > 0
-        env[f0:f1][ok] = np.sqrt((sq[bb[ok]] - sq[aa[ok]]) / cnt[ok])
-    return env
+    env = EnvelopeStream(sample_rate, fps)
+    env.push(samples)
+    return env.finish(n_frames)
 
 
-_ENVELOPE_BLOCK = 1500  # frames (60 s at 25 fps)
+_ENVELOPE_BLOCK = 1500  # frames (60 s at 25 fps): the float64 running sum restarts at each block's first sample
 
 
-def mean_square(samples: np.ndarray, block: int = 1 << 20) -> float:
+class EnvelopeStream:
+    """rms_envelope of a track given in blocks of any size, computed as the samples arrive.
+
+    Each frame's RMS is sqrt((S(end) - S(start)) / count) with S the float64 running sum of squares, which
+    restarts every _ENVELOPE_BLOCK frames (bounded magnitude, so no loss of precision on long tracks). The
+    running sum is carried from one pushed block to the next with the same additions in the same order, so
+    the result does not depend on how the track was cut, and memory holds one pushed block.
+    """
+
+    def __init__(self, sample_rate: int = VAD_SAMPLE_RATE, fps: float = 25.0):
+        self.hop = sample_rate / fps
+        self._pos = 0  # samples seen
+        self._f = 0  # first frame not complete yet
+        self._run = 0.0  # running sum of squares since the first sample of the current envelope block
+        self._at_start = 0.0  # the running sum at the start edge of frame self._f
+        self._next_block = _ENVELOPE_BLOCK  # first frame of the next envelope block
+        self._env: list[np.ndarray] = []
+
+    def _edge(self, frame: int) -> int:
+        return int(np.round(frame * self.hop))
+
+    def push(self, samples: np.ndarray) -> None:
+        x = np.asarray(samples, np.float32).reshape(-1)
+        i = 0
+        while i < len(x):
+            take = min(len(x) - i, self._edge(self._next_block) - self._pos)
+            self._add(x[i:i + take])
+            i += take
+            if self._pos == self._edge(self._next_block):  # every frame of the block is complete: restart S
+                self._run = self._at_start = 0.0
+                self._next_block += _ENVELOPE_BLOCK
+
+    def _add(self, piece: np.ndarray) -> None:
+        """Samples inside one envelope block: extend S and complete the frames that end inside them."""
+        p0, p1 = self._pos, self._pos + len(piece)
+        run = np.cumsum(np.concatenate([[self._run], np.square(piece, dtype=np.float64)]))  # run[k] = S(p0 + k)
+        ends = np.round(np.arange(self._f + 1, self._f + 3 + int(len(piece) / self.hop)) * self.hop).astype(np.int64)
+        ends = ends[ends <= p1]
+        if len(ends):
+            s_end = run[ends - p0]
+            s_start = np.concatenate([[self._at_start], s_end[:-1]])
+            cnt = ends - np.concatenate([[self._edge(self._f)], ends[:-1]])
+            env = np.zeros(len(ends), np.float32)
+            ok = cnt > 0
+            env[ok] = np.sqrt((s_end[ok] - s_start[ok]) / cnt[ok])
+            self._env.append(env)
+            self._f += len(ends)
+            self._at_start = s_end[-1]
+        self._run, self._pos = run[-1], p1
+
+    def finish(self, n_frames: int | None = None) -> np.ndarray:
+        """The envelope: ``n_frames`` long (default: the audio's duration x fps, rounded up); a frame that runs
+        past the end of the audio is the RMS of the samples it has, later frames are zero."""
+        n = int(n_frames) if n_frames is not None else int(np.ceil(self._pos / self.hop - 1e-9))
+        if self._f < n:
+            tail = np.zeros(n - self._f, np.float32)
+            cnt = self._pos - self._edge(self._f)
+            if cnt > 0:
+                tail[0] = np.sqrt((self._run - self._at_start) / cnt)
+            self._env.append(tail)
+            self._f = n
+        env = np.concatenate(self._env) if self._env else np.zeros(0, np.float32)
+        return env[:n]  # frames completed past an explicit, shorter n_frames are dropped
+
+
+_SQUARE_BLOCK = 1 << 16  # samples (4 s) summed at a time: a 512 KiB float64 temporary
+
+
+def mean_square(samples: np.ndarray, block: int = _SQUARE_BLOCK) -> float:
     """Mean of squares in float64, accumulated over blocks (no whole-track float64 copy)."""
     total = 0.0
     for i in range(0, len(samples), block):
         total += float(np.square(samples[i : i + block], dtype=np.float64).sum())
     return total / max(len(samples), 1)
+
+
+class SquareSum:
+    """mean_square of a track given in blocks of any size: re-cut into mean_square's blocks, so the float64
+    sum is accumulated in the same order and the result is the same number."""
+
+    def __init__(self, block: int = _SQUARE_BLOCK):
+        from kling.io.audio import Rebuffer
+
+        self._blocks = Rebuffer(block)
+        self._total = 0.0
+        self.n = 0
+
+    def push(self, samples: np.ndarray) -> None:
+        for b in self._blocks.push(samples):
+            self._total += float(np.square(b, dtype=np.float64).sum())
+        self.n += len(samples)
+
+    def mean(self) -> float:
+        for b in self._blocks.flush():
+            self._total += float(np.square(b, dtype=np.float64).sum())
+        return self._total / max(self.n, 1)
 
 
 def _corr(x: np.ndarray, y: np.ndarray) -> float:
@@ -217,10 +379,12 @@ BINDING_COLUMNS = ["segment", "start_s", "end_s", "track_id", "score", "corr_ope
 def bind_speakers(
     segments: list[tuple[float, float]],
     face_tracks: pd.DataFrame,
-    samples: np.ndarray | None,
+    samples: np.ndarray | None = None,
     sample_rate: int = VAD_SAMPLE_RATE,
     fps: float = 25.0,
     min_frames: int = 5,
+    *,
+    envelope: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Bind each speech segment to the visible face track whose mouth follows the audio.
 
@@ -229,9 +393,14 @@ def bind_speakers(
     score = mean of the two that exist. The best-scoring track is bound (status "bound"). When no track is seen
     the segment is "unbound"; when tracks are seen but none has enough mouth signal (fewer than ``min_frames``
     frames, or a constant mouth), the track seen most is bound with score NaN and status "coverage_only".
+    ``envelope``: the audio's rms_envelope at ``fps`` when already computed (e.g. AudioScan.envelope), in
+    place of ``samples``; only the columns frame, track_id and mouth_open of ``face_tracks`` are used.
     """
     rows = []
-    env = rms_envelope(samples, sample_rate, fps) if samples is not None else np.zeros(0, np.float32)
+    if envelope is not None:
+        env = np.asarray(envelope, np.float32)
+    else:
+        env = rms_envelope(samples, sample_rate, fps) if samples is not None else np.zeros(0, np.float32)
     ft = face_tracks if face_tracks is not None else pd.DataFrame(columns=["frame", "track_id", "mouth_open"])
     ft = ft[["frame", "track_id", "mouth_open"]].sort_values("frame", kind="stable")
     ft_frames = ft["frame"].to_numpy(np.int64)

@@ -31,6 +31,10 @@ UPSTREAM = {
     "quality": ["normalise", "shots", "face_tracks", "speech"],
     "lip_sync": ["normalise", "face_tracks", "quality"],
 }
+# Rows per Parquet row group of a per-frame table (face tracks: ~0.6 KB a row), written one group at a time; small
+# groups also keep the readers' buffers small (quality decodes the landmarks one group at a time: 256 rows took
+# half the memory that 1024 did).
+ROW_GROUP_ROWS = 256
 # Bump a step's version when its code changes its output: cached results are then recomputed.
 VERSIONS = {"normalise": 2, "shots": 1, "face_tracks": 1, "speech": 1, "quality": 1, "lip_sync": 1}
 
@@ -83,30 +87,41 @@ def _do_shots(ws: Workspace, ref: VideoRef, cfg) -> dict:
     return {"shots": len(shots), "cuts": [int(s.start_frame) for s in shots[1:]]}
 
 
+def _arrow_parts(result, rows: int = ROW_GROUP_ROWS):
+    """The face-track table as Arrow tables of ``rows`` rows, each made when the writer asks for it."""
+    from kling.curate.face_tracks import FaceTrackResult
+
+    for i in range(0, len(result.tracks), rows):
+        yield FaceTrackResult(result.tracks.iloc[i : i + rows]).to_arrow()
+
+
 def _do_face_tracks(ws: Workspace, ref: VideoRef, cfg) -> dict:
-    from kling.curate.face_tracks import compute_face_tracks
+    from kling.curate.face_tracks import FACE_TRACKS_SCHEMA, compute_face_tracks
 
     result = compute_face_tracks(_normalised(ws, ref.video_id), shots=_read_shots(ws, ref.video_id), config=cfg)
     summary = {k: v for k, v in result.summary.items() if k != "video_path"}
-    write_parquet_atomic(result.to_arrow(), ws.output("face_tracks", ref.video_id, ".parquet"), {"summary": summary})
+    # row groups made and written one at a time: no whole-table Arrow copy, no whole-table write buffer
+    write_parquet_atomic(_arrow_parts(result), ws.output("face_tracks", ref.video_id, ".parquet"), {"summary": summary},
+                         schema=FACE_TRACKS_SCHEMA)
     if result.skip_reason:
         raise ClipRejected(result.skip_reason, "no face detected in any frame", counts=summary)
     return summary
 
 
 def _do_speech(ws: Workspace, ref: VideoRef, cfg) -> dict:
-    from kling.curate.speech import bind_speakers, detect_speech
-    from kling.io.audio import read_audio
+    from kling.curate.speech import bind_speakers, scan_audio, speech_from_scan
+    from kling.io.audio import iter_audio
 
     vid = ref.video_id
     n_frames = int(ws.load("normalise", vid).counts["frames"])
-    samples = read_audio(_normalised(ws, vid))
-    if samples is None:
+    blocks = iter_audio(_normalised(ws, vid))
+    if blocks is None:
         raise ClipRejected("no_audio", "the video has no audio stream")
-    vad = detect_speech(samples, n_frames=n_frames, config=cfg)
+    scan = scan_audio(blocks)  # one decode, a block at a time: VAD, RMS envelope and level of the whole track
+    vad = speech_from_scan(scan, n_frames=n_frames, config=cfg)
     frames = pd.DataFrame({"frame": np.arange(n_frames, dtype=np.int32), "speech": vad.frame_speech, "prob": vad.frame_prob})
-    tracks = pd.read_parquet(ws.output("face_tracks", vid, ".parquet"))
-    binding = bind_speakers(vad.segments, tracks, samples)
+    tracks = pd.read_parquet(ws.output("face_tracks", vid, ".parquet"), columns=["frame", "track_id", "mouth_open"])
+    binding = bind_speakers(vad.segments, tracks, envelope=scan.envelope)
     meta = {"segments": vad.segments, "speech_ratio": vad.speech_ratio, "reason": vad.reason}
     write_parquet_atomic(frames, ws.output("speech", vid, ".parquet"), meta)
     write_parquet_atomic(binding, ws.output("speech", vid, ".speakers.parquet"), meta)
@@ -121,8 +136,8 @@ def _do_quality(ws: Workspace, ref: VideoRef, cfgs) -> dict:
 
     qcfg, fcfg = cfgs
     vid = ref.video_id
-    tracks = pd.read_parquet(ws.output("face_tracks", vid, ".parquet"))
-    vad = pd.read_parquet(ws.output("speech", vid, ".parquet"))["speech"].to_numpy()
+    tracks = ws.output("face_tracks", vid, ".parquet")  # a path: compute_quality reads only what it needs
+    vad = pd.read_parquet(ws.output("speech", vid, ".parquet"), columns=["speech"])["speech"].to_numpy()
     quality = compute_quality(_normalised(ws, vid), tracks, _read_shots(ws, vid), vad, qcfg, video_id=vid)
     if len(quality) == 0:
         raise ClipRejected("no_candidates", "no face track long enough inside one shot")

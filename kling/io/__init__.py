@@ -1,6 +1,6 @@
-"""Media IO: probe, streaming constant-rate decode, aligned 16 kHz audio, atomic mp4/wav writing."""
+"""Media IO: probe, streaming constant-rate decode, aligned 16 kHz audio (whole or streamed), atomic mp4/wav writing."""
 
-from kling.io.audio import fit_length, read_audio, samples_for_frames
+from kling.io.audio import fit_length, iter_audio, read_audio, samples_for_frames
 from kling.io.decode import MAX_FRAME_SIDE, FrameChunk, iter_frames, read_frames
 from kling.io.encode import VideoWriter, write_video, write_wav
 from kling.io.errors import (
@@ -27,6 +27,7 @@ __all__ = [
     "UnreadableMediaError",
     "VideoWriter",
     "fit_length",
+    "iter_audio",
     "iter_frames",
     "open_media",
     "probe",
