@@ -88,7 +88,8 @@ def evaluate_case(video: Path, case, sync_evals, id_backbones, detector, setting
     from kling.io.audio import read_audio
 
     tracks = shot_aware_tracks(video, detector)
-    samples = read_audio(video, sample_rate=SAMPLE_RATE) if sync_evals else None
+    scored = any(ev.backbone is not None for _, ev in sync_evals)  # unavailable backbones need no audio
+    samples = read_audio(video, sample_rate=SAMPLE_RATE) if scored else None
     refs = [str(r) for r in case.reference]
     consumers = {f"sync.{name}": ev.consumer(video, tracks, samples) for name, ev in sync_evals}
     consumers |= {f"identity.{i}": identity_consumer(video, refs, bb, detector=detector, face_tracks=tracks,
