@@ -7,7 +7,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -53,6 +53,7 @@ def write_parquet_atomic(
     *,
     schema: pa.Schema | None = None,
     row_group_size: int | None = None,
+    metadata_at_end: Callable[[], dict[str, Any]] | None = None,
 ) -> Path:
     """Write a pandas DataFrame or pyarrow Table to Parquet atomically, with JSON key-value metadata.
 
@@ -60,12 +61,16 @@ def write_parquet_atomic(
     written as it comes (one row group per part, or per ``row_group_size`` rows), so a table built part by part
     is never whole in memory; no part at all gives an empty table with that schema. ``row_group_size`` bounds the
     rows per row group in every case (pyarrow buffers one row group's columns before writing them).
+    ``metadata_at_end`` (parts only) is called after the last part, for metadata known only then (counts of a
+    streamed table); it goes into the file's footer, which read_parquet_metadata reads.
     """
     if isinstance(table, pa.RecordBatch):
         table = pa.Table.from_batches([table])
     elif not isinstance(table, pa.Table) and schema is None:  # a DataFrame; parts come with their schema
         table = pa.Table.from_pandas(table, preserve_index=False)
     if isinstance(table, pa.Table):
+        if metadata_at_end is not None:
+            raise ValueError("metadata_at_end is for a table written part by part")
         if metadata:
             table = table.replace_schema_metadata(_merged_metadata(table.schema, metadata))
         with atomic_path(path) as tmp:
@@ -79,6 +84,8 @@ def write_parquet_atomic(
                 if isinstance(part, pa.RecordBatch):
                     part = pa.Table.from_batches([part])
                 writer.write_table(part, row_group_size=row_group_size)  # raises on a part of another schema
+            if metadata_at_end is not None:
+                writer.add_key_value_metadata(_merged_metadata(pa.schema([]), metadata_at_end()))
     return Path(path)
 
 
@@ -90,8 +97,9 @@ def _merged_metadata(schema: pa.Schema, metadata: dict[str, Any] | None) -> dict
 
 
 def read_parquet_metadata(path: str | Path) -> dict[str, Any]:
-    """The `kling.*` metadata written by write_parquet_atomic."""
-    meta = pq.read_schema(path).metadata or {}
+    """The `kling.*` metadata written by write_parquet_atomic (the footer's key-values: the schema's metadata
+    and any written at the end)."""
+    meta = pq.read_metadata(path).metadata or {}
     out = {}
     for k, v in meta.items():
         key = k.decode()

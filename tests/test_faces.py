@@ -71,6 +71,51 @@ def test_shot_boundary_splits_tracks_and_min_len_drops_short_ones():
     assert [(t.start, t.end) for t in tracks] == [(100, 119), (120, 149)]
 
 
+def _random_detections(seed, n=240):
+    """Faces that drift, vanish for a few frames, and false positives; some detections lack 68 points."""
+    rng = np.random.default_rng(seed)
+    faces = [(rng.uniform(60, 400), rng.uniform(60, 400), rng.uniform(-2, 2)) for _ in range(3)]
+    frames = []
+    for i in range(n):
+        dets = [det(x + v * i, y, score=float(rng.uniform(0.5, 1))) for x, y, v in faces if rng.random() < 0.85]
+        if rng.random() < 0.1:
+            dets.append(det(*rng.uniform(0, 500, 2)))
+        for d in dets:
+            if rng.random() < 0.7:
+                d.lm68 = np.tile(d.lm5.mean(0), (68, 1)).astype(np.float32) + rng.normal(0, 3, (68, 2)).astype(np.float32)
+        frames.append(dets)
+    return frames
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_rows_do_not_depend_on_when_they_are_taken(seed):
+    """Taking rows every frame (the tracker drops what it no longer needs), every 7 or only at the end (it
+    holds every observation) gives the same tracks, bit for bit, NaNs and missing 68 points included."""
+    frames = _random_detections(seed)
+    kw = dict(shots=[0, 100, 101], max_gap=4, min_len=12)
+    whole = track_faces(frames, take_every=10**9, **kw)
+    assert len(whole) >= 3
+    for every in (1, 7):
+        tracks = track_faces(frames, take_every=every, **kw)
+        assert [t.track_id for t in tracks] == list(range(len(whole)))
+        for a, b in zip(whole, tracks):
+            for name in ("frames", "boxes", "scores", "lm5", "lm68", "interpolated"):
+                np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
+
+
+def test_tracker_memory_does_not_grow_with_length():
+    """One face for 3000 frames with short gaps: until the track is long enough to keep, the tracker holds its
+    observations (min_len of them); after that only the last two, and every row but the last few has left."""
+    tr = IoUTracker(max_gap=5, min_len=25)
+    rows = 0
+    for f in range(3000):
+        tr.update(f, [] if f % 50 in (10, 11) else [det(100 + (f % 200) * 0.1, 100)])
+        rows += sum(len(p) for p in tr.take())
+        assert tr.held_observations <= (25 if f < 25 else 2)
+    assert rows >= 3000 - 6
+    assert rows + sum(len(p) for p in tr.take(final=True)) == 3000
+
+
 def test_tracker_rejects_non_increasing_frames():
     tr = IoUTracker()
     tr.update(3, [det(10, 10)])
@@ -237,6 +282,58 @@ def test_track_chunks_rows_and_types():
     assert len(df["lm5"].iloc[0]) == 10 and len(df["lm68"].iloc[0]) == 136
     t = res.to_arrow()
     assert t.schema.equals(FACE_TRACKS_SCHEMA) and t.num_rows == n
+
+
+def _parquet_bytes(table) -> bytes:
+    """A table's Parquet encoding: equal bytes, equal tables (NaNs included, which Table.equals refuses)."""
+    import io
+
+    import pyarrow.parquet as pq
+
+    buf = io.BytesIO()
+    pq.write_table(table, buf)
+    return buf.getvalue()
+
+
+def test_stream_writes_rows_as_they_become_final(tmp_path):
+    """The table leaves FaceTrackStream a chunk or two behind the decode, in row groups of exactly the asked
+    size, and the Parquet file written from it is the in-memory table with the summary in its metadata."""
+    import pyarrow.parquet as pq
+
+    from kling.atomic import read_parquet_metadata, write_parquet_atomic
+    from kling.curate.face_tracks import FaceTrackStream
+
+    per_frame = _random_detections(7, n=400)
+    cfg = FaceTrackConfig(min_len=12, max_gap=4, chunk_size=16)
+    consumed = []
+
+    def chunks():
+        for s in range(0, 400, 16):
+            consumed.append(s)
+            yield s, np.zeros((16, 8, 8, 3), np.uint8)
+
+    stream = FaceTrackStream(chunks(), _ScriptedDetector(per_frame), shots=[0, 150], config=cfg)
+    lags = []
+    for block in stream:
+        decoded = consumed[-1] + 16
+        assert block["frame"].max() < decoded
+        lags.append(decoded - block["frame"].min())  # rows wait at most a chunk + min_len + max_gap frames
+    assert len(lags) >= 20 and max(lags) <= 16 + 16 + 12 + 4 + 1
+
+    whole = track_chunks([(s, np.zeros((16, 8, 8, 3), np.uint8)) for s in range(0, 400, 16)],
+                         _ScriptedDetector(per_frame), shots=[0, 150], config=cfg)
+    stream = FaceTrackStream(chunks(), _ScriptedDetector(per_frame), shots=[0, 150], config=cfg)
+    path = write_parquet_atomic(stream.arrow_parts(100), tmp_path / "t.parquet", schema=FACE_TRACKS_SCHEMA,
+                                metadata_at_end=lambda: {"summary": stream.summary})
+    meta = pq.ParquetFile(path).metadata
+    sizes = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
+    assert sizes[:-1] == [100] * (len(sizes) - 1) and 0 < sizes[-1] <= 100 and sum(sizes) == len(whole.tracks)
+    assert _parquet_bytes(pq.read_table(path).combine_chunks().cast(FACE_TRACKS_SCHEMA)) == _parquet_bytes(whole.to_arrow())
+    summary = read_parquet_metadata(path)["summary"]
+    drop = ("elapsed_s", "frames_per_s")
+    assert {k: v for k, v in summary.items() if k not in drop} == {
+        k: v for k, v in whole.summary.items() if k not in drop}
+    assert summary["n_rows"] == len(whole.tracks) and summary["n_tracks"] == whole.tracks["track_id"].nunique()
 
 
 # ------------------------------------------------------------------------------------- real faces

@@ -67,6 +67,26 @@ def test_min_scene_len_merges_flash_and_early_cut():
     assert shots == [Shot(0, 0, 30), Shot(1, 30, 99)]
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_settled_frames_gain_no_later_cut(seed):
+    """Read frame by frame through cuts and flashes: the cuts below `settled` at any moment are the final ones
+    below it, and `settled` trails the reading by at most min_scene_len + 1 frames."""
+    rng = np.random.default_rng(seed)
+    scenes = [_scene(s, 36, 48) for s in range(4)]
+    frames = np.concatenate([_jitter(scenes[rng.integers(4)], int(rng.choice([1, 2, 3, 8, 20, 40])), i)
+                             for i in range(30)])
+    det = ShotDetector()
+    seen = []
+    for i in range(len(frames)):
+        det.update(frames[i:i + 1], i)
+        seen.append((det.settled, det.cuts))
+        assert i + 1 - det.settled <= det.min_scene_len + 1
+    final = det.cuts
+    assert len(final) >= 3 and any(i + 1 - s > 1 for i, (s, _) in enumerate(seen))  # merges happened
+    for settled, cuts in seen:
+        assert [c for c in cuts if c < settled] == [c for c in final if c < settled]
+
+
 def test_streaming_equals_single_pass_and_reference_formula():
     a, b = _scene(1, 300, 400), _scene(2, 300, 400)  # large enough to be downscaled
     frames = np.concatenate([_jitter(a, 20, 3), _jitter(b, 20, 4)])

@@ -1,9 +1,10 @@
 """Per-video face tracks: decode (streamed, batched) -> detect -> track -> one table row per face per frame.
 
-`compute_face_tracks` is the curation entry point (a Dagster asset maps it over clips). Frames are
-taken on the 25 fps constant-rate timeline of kling.io.decode.iter_frames; decoding of the next
-chunk overlaps detection of the current one. Memory is bounded by the chunk size plus the output
-table (a few hundred bytes per face per frame).
+`stream_face_tracks` is the curation entry point (a Dagster asset maps it over clips and writes the
+table as it comes); `compute_face_tracks` gives the whole table in memory. Frames are taken on the 25 fps
+constant-rate timeline of kling.io.decode.iter_frames; decoding of the next chunk overlaps detection of
+the current one. Streamed, memory is bounded by the chunk size and the tracker's short horizon, whatever
+the video's length.
 
 A video with no face gives an empty table with the full schema and face_found_rate 0; the caller
 records the skip (`FaceTrackResult.skip_reason`). Unreadable media raises kling.io.errors.MediaError.
@@ -16,6 +17,7 @@ import logging
 import queue
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -28,7 +30,7 @@ import pyarrow as pa
 from kling.curate.detect import DlibDetector, FaceDetector, load_detector
 from kling.curate.landmarks import mouth_open
 from kling.curate.scrfd import ScrfdDetector, resolve_scrfd_weights
-from kling.curate.track import IoUTracker, Track, renumber, shot_starts
+from kling.curate.track import IoUTracker, Track, shot_starts
 from kling.hashing import config_hash
 from kling.weights import WeightsUnavailable
 
@@ -207,9 +209,126 @@ def _empty_frame() -> pd.DataFrame:
     return pd.DataFrame({k: pd.Series([], dtype=v) for k, v in dtypes.items()})
 
 
-def _track_step(tracker: IoUTracker, frame: int, dets, cuts: set[int]) -> list[Track]:
-    finished = tracker.cut() if frame in cuts else []
-    return finished + tracker.update(frame, dets)
+class FaceTrackStream:
+    """Detect and track over frame chunks, giving the face-track table block by block as its rows become
+    final, in table order (frame, then track_id). The streaming core of compute_face_tracks.
+
+    `chunks`: objects with `.frames` (n,H,W,3) and `.start`, or (start, frames) pairs. Iterating yields
+    DataFrames typed like tracks_to_frame; `summary` is complete once the iteration ends. Memory does not grow
+    with the video's length: a block leaves once no later frame can change it (see IoUTracker).
+
+    `shot_detector` (a kling.curate.shots.ShotDetector, instead of `shots`) finds the cuts in the same pass:
+    a frame's detections are then tracked once no later frame can put a cut before it (ShotDetector.settled,
+    a frame behind except across a merged flash), which gives exactly the tracks of a separate shot pass
+    followed by this one."""
+
+    def __init__(self, chunks: Iterable, detector: FaceDetector, shots=None,
+                 config: FaceTrackConfig = FaceTrackConfig(), shot_detector=None):
+        if shot_detector is not None and shots is not None:
+            raise ValueError("give either shots or a shot_detector, not both")
+        self.chunks, self.detector, self.shots, self.config = chunks, detector, shots, config
+        self.shot_detector = shot_detector
+        self.summary: dict | None = None
+
+    def __iter__(self) -> Iterator[pd.DataFrame]:
+        t0 = time.perf_counter()
+        config, shot_detector = self.config, self.shot_detector
+        cuts = shot_starts(self.shots)
+        tracker = IoUTracker(config.iou_threshold, config.max_gap, config.min_len)
+        counts = _RowCounts()
+        pending: deque[tuple[int, list]] = deque()  # (frame, detections) waiting for their shot cuts
+        n_frames = frames_with_detection = 0
+        frame_size = None
+        for chunk in self.chunks:
+            start, frames = (chunk.start, chunk.frames) if hasattr(chunk, "frames") else chunk
+            if len(frames) == 0:
+                continue
+            frame_size = frames.shape[1:3]
+            for i, dets in enumerate(self.detector.detect(frames)):
+                frames_with_detection += bool(dets)
+                pending.append((int(start) + i, dets))
+            n_frames = max(n_frames, int(start) + len(frames))
+            if shot_detector is not None:
+                shot_detector.update(frames, int(start))
+                settled = shot_detector.settled
+                cuts = shot_starts(shot_detector.finish(settled))
+            else:
+                settled = n_frames
+            while pending and pending[0][0] < settled:
+                _track_step(tracker, *pending.popleft(), cuts)
+            yield from counts.block(tracker.take())
+        if shot_detector is not None:
+            cuts = shot_starts(shot_detector.finish(n_frames))
+        while pending:
+            _track_step(tracker, *pending.popleft(), cuts)
+        yield from counts.block(tracker.take(final=True))
+        elapsed = time.perf_counter() - t0
+        detector = self.detector
+        info = detector.info() if hasattr(detector, "info") else {"name": getattr(detector, "name", "?")}
+        self.summary = {
+            "protocol_version": PROTOCOL_VERSION,
+            "n_frames": n_frames,
+            "frame_height": None if frame_size is None else int(frame_size[0]),
+            "frame_width": None if frame_size is None else int(frame_size[1]),
+            "frames_with_face": counts.frames_with_face,
+            "frames_with_detection": frames_with_detection,
+            "face_found_rate": counts.frames_with_face / n_frames if n_frames else 0.0,
+            "n_tracks": len(counts.track_ids),
+            "n_rows": counts.rows,
+            "n_interpolated": counts.interpolated,
+            "n_shot_cuts": len(cuts),
+            "detector": info.get("name", getattr(detector, "name", "?")),
+            "detector_info": info,
+            "config": dataclasses.asdict(config),
+            "config_hash": config_hash({"config": dataclasses.asdict(config), "detector": info}),
+            "elapsed_s": round(elapsed, 4),
+            "frames_per_s": round(n_frames / elapsed, 2) if elapsed > 0 else None,
+        }
+
+    @property
+    def skip_reason(self) -> str | None:
+        return None if self.summary is None or self.summary["n_rows"] else "no_face"
+
+    def arrow_parts(self, rows: int) -> Iterator[pa.Table]:
+        """The table as Arrow tables of exactly `rows` rows (the last one shorter), for a Parquet writer."""
+        held: list[pd.DataFrame] = []
+        n_held = 0
+        for block in self:
+            held.append(block)
+            n_held += len(block)
+            if n_held < rows:
+                continue
+            joined = pd.concat(held, ignore_index=True)
+            cut = n_held - n_held % rows
+            for i in range(0, cut, rows):
+                yield FaceTrackResult(joined.iloc[i : i + rows]).to_arrow()
+            held, n_held = [joined.iloc[cut:]], n_held - cut
+        if n_held:
+            yield FaceTrackResult(pd.concat(held, ignore_index=True)).to_arrow()
+
+
+class _RowCounts:
+    """The summary's row counts, kept block by block (blocks cover disjoint frame ranges)."""
+
+    def __init__(self):
+        self.rows = self.interpolated = self.frames_with_face = 0
+        self.track_ids: set[int] = set()
+
+    def block(self, pieces: list[Track]) -> Iterator[pd.DataFrame]:
+        if not pieces:
+            return
+        df = tracks_to_frame(pieces)
+        self.rows += len(df)
+        self.interpolated += int(df["interpolated"].sum())
+        self.frames_with_face += int(df["frame"].nunique())
+        self.track_ids.update(df["track_id"].unique().tolist())
+        yield df
+
+
+def _track_step(tracker: IoUTracker, frame: int, dets, cuts: set[int]) -> None:
+    if frame in cuts:
+        tracker.cut()
+    tracker.update(frame, dets)
 
 
 def track_chunks(
@@ -219,86 +338,39 @@ def track_chunks(
     config: FaceTrackConfig = FaceTrackConfig(),
     shot_detector=None,
 ) -> FaceTrackResult:
-    """Detect and track over frame chunks: objects with `.frames` (n,H,W,3) and `.start`, or
-    (start, frames) pairs. The streaming core of compute_face_tracks.
-
-    `shot_detector` (a kling.curate.shots.ShotDetector, instead of `shots`) finds the cuts in the same pass:
-    the per-frame detections (a few hundred bytes each) are then held until the cuts are known and tracked
-    after the last frame, which gives exactly the tracks of a separate shot pass followed by this one."""
-    t0 = time.perf_counter()
-    if shot_detector is not None and shots is not None:
-        raise ValueError("give either shots or a shot_detector, not both")
-    cuts = shot_starts(shots)
-    tracker = IoUTracker(config.iou_threshold, config.max_gap, config.min_len)
-    tracks: list[Track] = []
-    pending: list[tuple[int, list]] = []  # (frame, detections) waiting for the shot cuts
-    n_frames = 0
-    frames_with_detection = 0
-    frame_size = None
-    for chunk in chunks:
-        start, frames = (chunk.start, chunk.frames) if hasattr(chunk, "frames") else chunk
-        if len(frames) == 0:
-            continue
-        frame_size = frames.shape[1:3]
-        if shot_detector is not None:
-            shot_detector.update(frames, int(start))
-        for i, dets in enumerate(detector.detect(frames)):
-            f = int(start) + i
-            frames_with_detection += bool(dets)
-            if shot_detector is not None:
-                pending.append((f, dets))
-            else:
-                tracks += _track_step(tracker, f, dets, cuts)
-        n_frames = max(n_frames, int(start) + len(frames))
-    if shot_detector is not None:
-        cuts = shot_starts(shot_detector.finish(n_frames))
-        for f, dets in pending:
-            tracks += _track_step(tracker, f, dets, cuts)
-    tracks += tracker.flush()
-    df = tracks_to_frame(renumber(tracks))
-    elapsed = time.perf_counter() - t0
-    info = detector.info() if hasattr(detector, "info") else {"name": getattr(detector, "name", "?")}
-    frames_with_face = int(df["frame"].nunique())
-    summary = {
-        "protocol_version": PROTOCOL_VERSION,
-        "n_frames": n_frames,
-        "frame_height": None if frame_size is None else int(frame_size[0]),
-        "frame_width": None if frame_size is None else int(frame_size[1]),
-        "frames_with_face": frames_with_face,
-        "frames_with_detection": frames_with_detection,
-        "face_found_rate": frames_with_face / n_frames if n_frames else 0.0,
-        "n_tracks": int(df["track_id"].nunique()),
-        "n_rows": len(df),
-        "n_interpolated": int(df["interpolated"].sum()),
-        "n_shot_cuts": len(cuts),
-        "detector": info.get("name", getattr(detector, "name", "?")),
-        "detector_info": info,
-        "config": dataclasses.asdict(config),
-        "config_hash": config_hash({"config": dataclasses.asdict(config), "detector": info}),
-        "elapsed_s": round(elapsed, 4),
-        "frames_per_s": round(n_frames / elapsed, 2) if elapsed > 0 else None,
-    }
-    return FaceTrackResult(df, summary)
+    """The whole face-track table of frame chunks in memory (see FaceTrackStream)."""
+    return _collect(FaceTrackStream(chunks, detector, shots=shots, config=config, shot_detector=shot_detector))
 
 
-def compute_face_tracks(
+def _collect(stream: FaceTrackStream) -> FaceTrackResult:
+    blocks = list(stream)
+    df = pd.concat(blocks, ignore_index=True) if blocks else _empty_frame()
+    return FaceTrackResult(df, stream.summary)
+
+
+def stream_face_tracks(
     video_path: str | Path,
     shots=None,
     detector: FaceDetector | None = None,
     config: FaceTrackConfig = FaceTrackConfig(),
     weights_dir: str | Path | None = None,
     shot_detector=None,
-) -> FaceTrackResult:
-    """Face tracks of one video. `shots`: Shot objects, (start, end) pairs, start frames or a
-    DataFrame with start_frame; tracks never span a shot start. `shot_detector`: find the shots in the
-    same decode instead (see track_chunks). `detector` overrides config.detector (its name and parameters
-    still go into the summary)."""
+) -> FaceTrackStream:
+    """Face tracks of one video, block by block (see FaceTrackStream; nothing is decoded until it is
+    iterated). `shots`: Shot objects, (start, end) pairs, start frames or a DataFrame with start_frame;
+    tracks never span a shot start. `shot_detector`: find the shots in the same decode instead.
+    `detector` overrides config.detector (its name and parameters still go into the summary)."""
     from kling.io.decode import iter_frames
 
     detector = detector or detector_for(config, weights_dir)
     chunks = iter_frames(video_path, fps=config.fps, chunk_size=config.chunk_size, max_side=config.max_side)
     if config.prefetch:
         chunks = _prefetch(chunks)
-    result = track_chunks(chunks, detector, shots=shots, config=config, shot_detector=shot_detector)
+    return FaceTrackStream(chunks, detector, shots=shots, config=config, shot_detector=shot_detector)
+
+
+def compute_face_tracks(video_path: str | Path, **options) -> FaceTrackResult:
+    """The whole face-track table of one video in memory; `options` as stream_face_tracks."""
+    result = _collect(stream_face_tracks(video_path, **options))
     result.summary["video_path"] = str(video_path)
     return result

@@ -148,6 +148,19 @@ class ShotDetector:
     def cuts(self) -> list[int]:
         return list(self._cuts)
 
+    @property
+    def settled(self) -> int:
+        """Frames below this gain no further cut, so a consumer may act on the cuts found so far there.
+
+        A new cut lands on the frame being read, except while flashes are being merged: then it lands on the
+        last frame above threshold, and only once that frame is min_scene_len past the merge's start (before
+        that, only a later frame above threshold can carry it). So this is a frame behind the reading, or at
+        most about min_scene_len behind while a merge can close."""
+        f = self._filter
+        if f.merge_triggered and f.last_above - f.merge_start >= f.length:
+            return int(f.last_above)
+        return self._next_index if self._next_index is not None else 0
+
     def _planes(self, frames: np.ndarray) -> np.ndarray:
         """(n, H, W, 3) RGB uint8 -> (n, 4, h, w) uint8 planes H, S, V, edges."""
         n, height, width = frames.shape[:3]

@@ -87,25 +87,16 @@ def _do_shots(ws: Workspace, ref: VideoRef, cfg) -> dict:
     return {"shots": len(shots), "cuts": [int(s.start_frame) for s in shots[1:]]}
 
 
-def _arrow_parts(result, rows: int = ROW_GROUP_ROWS):
-    """The face-track table as Arrow tables of ``rows`` rows, each made when the writer asks for it."""
-    from kling.curate.face_tracks import FaceTrackResult
-
-    for i in range(0, len(result.tracks), rows):
-        yield FaceTrackResult(result.tracks.iloc[i : i + rows]).to_arrow()
-
-
 def _do_face_tracks(ws: Workspace, ref: VideoRef, cfg) -> dict:
-    from kling.curate.face_tracks import FACE_TRACKS_SCHEMA, compute_face_tracks
+    from kling.curate.face_tracks import FACE_TRACKS_SCHEMA, stream_face_tracks
 
-    result = compute_face_tracks(_normalised(ws, ref.video_id), shots=_read_shots(ws, ref.video_id), config=cfg)
-    summary = {k: v for k, v in result.summary.items() if k != "video_path"}
-    # row groups made and written one at a time: no whole-table Arrow copy, no whole-table write buffer
-    write_parquet_atomic(_arrow_parts(result), ws.output("face_tracks", ref.video_id, ".parquet"), {"summary": summary},
-                         schema=FACE_TRACKS_SCHEMA)
-    if result.skip_reason:
-        raise ClipRejected(result.skip_reason, "no face detected in any frame", counts=summary)
-    return summary
+    stream = stream_face_tracks(_normalised(ws, ref.video_id), shots=_read_shots(ws, ref.video_id), config=cfg)
+    # rows written as they become final, in row groups of ROW_GROUP_ROWS; the counts are known at the end
+    write_parquet_atomic(stream.arrow_parts(ROW_GROUP_ROWS), ws.output("face_tracks", ref.video_id, ".parquet"),
+                         schema=FACE_TRACKS_SCHEMA, metadata_at_end=lambda: {"summary": stream.summary})
+    if stream.skip_reason:
+        raise ClipRejected(stream.skip_reason, "no face detected in any frame", counts=stream.summary)
+    return stream.summary
 
 
 def _do_speech(ws: Workspace, ref: VideoRef, cfg) -> dict:

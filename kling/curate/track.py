@@ -47,9 +47,14 @@ class Track:
 
 @dataclass
 class _Open:
-    track_id: int
+    """An open track: its first frame and the observations not yet written out (at least the last two, which
+    predict the next box, and the last one before the output horizon, which interpolates across it)."""
+
+    track_id: int  # creation order
+    start: int
     frames: list[int] = field(default_factory=list)
     dets: list[Detection] = field(default_factory=list)
+    kept: bool = False  # long enough for min_len: it stays in the output whatever follows
 
     @property
     def last_frame(self) -> int:
@@ -110,9 +115,17 @@ def _finish(t: _Open) -> Track:
 
 
 class IoUTracker:
-    """Online IoU tracker. Feed frames in increasing order with `update`; call `flush` at the end.
+    """Online IoU tracker whose output rows leave it as soon as they can no longer change.
 
-    Both return the tracks that closed (already filtered by min_len), in closing order.
+    Feed frames in increasing order with `update`, call `cut` at shot starts, and `take` the final rows
+    whenever convenient; `take(final=True)` closes every track at the end. Rows come as Track pieces that
+    carry their final ids: the kept tracks (at least `min_len` frames, gaps included) numbered 0..n-1 in
+    order of start frame, then of creation. Taking early or late, often or once, gives the same rows.
+
+    The rows of frame f are final once every open track has been seen at or after f (an unseen frame may
+    still be filled by interpolation) and every track starting at or before f is known to be kept or
+    dropped. So the tracker holds at most about `max_gap + min_len` frames of observations whatever the
+    video's length.
     """
 
     def __init__(self, iou_threshold: float = 0.3, max_gap: int = 5, min_len: int = 1):
@@ -120,29 +133,53 @@ class IoUTracker:
         self.max_gap = int(max_gap)
         self.min_len = int(min_len)
         self._open: list[_Open] = []
+        self._closed: list[Track] = []  # kept and closed, with rows not yet taken (track_id: creation order)
         self._next_id = 0
         self._last_frame: int | None = None
+        # final ids: creation order among kept tracks, so a track's id waits for every earlier track's fate
+        self._fates: dict[int, bool | None] = {}  # creation id -> kept? (None: open, not yet long enough)
+        self._final_ids: dict[int, int] = {}
+        self._next_final = 0
+        self._taken_until = 0  # rows of frames below this have been taken
 
-    def _close(self, tracks: Iterable[_Open]) -> list[Track]:
-        out = []
+    def _decide(self, t: _Open, kept: bool) -> None:
+        t.kept = kept
+        self._fates[t.track_id] = kept
+        for cid in list(self._fates):  # insertion order = creation order
+            fate = self._fates[cid]
+            if fate is None:
+                break
+            del self._fates[cid]
+            if fate:
+                self._final_ids[cid] = self._next_final
+                self._next_final += 1
+
+    def _observe(self, t: _Open, frame: int, det: Detection) -> None:
+        t.frames.append(frame)
+        t.dets.append(det)
+        if not t.kept and frame - t.start + 1 >= self.min_len:
+            self._decide(t, True)
+
+    def _close(self, tracks: Iterable[_Open]) -> None:
         for t in tracks:
-            if t.last_frame - t.frames[0] + 1 >= self.min_len:
-                out.append(_finish(t))
-        return out
+            if t.kept:
+                self._closed.append(_finish(t))
+            else:
+                self._decide(t, False)
 
-    def cut(self) -> list[Track]:
+    def cut(self) -> None:
         """Shot boundary: close every open track so that none spans the cut."""
         closed, self._open = self._open, []
-        return self._close(closed)
+        self._close(closed)
 
-    def update(self, frame: int, detections: Sequence[Detection]) -> list[Track]:
+    def update(self, frame: int, detections: Sequence[Detection]) -> None:
         if self._last_frame is not None and frame <= self._last_frame:
             raise ValueError(f"frames must increase: got {frame} after {self._last_frame}")
         self._last_frame = frame
         # Close tracks that can no longer be matched (gap would exceed max_gap).
         stale = [t for t in self._open if frame - t.last_frame - 1 > self.max_gap]
         self._open = [t for t in self._open if frame - t.last_frame - 1 <= self.max_gap]
-        closed = self._close(stale)
+        self._close(stale)
 
         unmatched = list(range(len(detections)))
         if self._open and detections:
@@ -151,16 +188,62 @@ class IoUTracker:
             rows, cols = linear_sum_assignment(-iou)
             for r, c in zip(rows, cols):
                 if iou[r, c] >= self.iou_threshold:
-                    self._open[r].frames.append(frame)
-                    self._open[r].dets.append(detections[c])
+                    self._observe(self._open[r], frame, detections[c])
                     unmatched.remove(c)
         for c in unmatched:
-            self._open.append(_Open(self._next_id, [frame], [detections[c]]))
+            t = _Open(self._next_id, frame)
             self._next_id += 1
-        return closed
+            self._fates[t.track_id] = None
+            self._open.append(t)
+            self._observe(t, frame, detections[c])
 
-    def flush(self) -> list[Track]:
-        return self.cut()
+    @property
+    def held_observations(self) -> int:
+        """Detections the tracker holds (bounded whatever the video's length; for tests and benchmarks)."""
+        return sum(len(t.dets) for t in self._open)
+
+    def _horizon(self) -> int:
+        """First frame whose rows may still change."""
+        h = self._taken_until if self._last_frame is None else self._last_frame + 1
+        for t in self._open:
+            h = min(h, t.last_frame + 1 if t.kept else t.start)
+        return h
+
+    def take(self, final: bool = False) -> list[Track]:
+        """The rows that are final and not yet taken, as pieces of tracks with their final ids."""
+        if final:
+            self.cut()
+        horizon = self._horizon()
+        lo = self._taken_until
+        pieces = []
+        for t in self._closed:
+            pieces.append(_rows_between(t, lo, horizon, self._final_ids))
+        for t in self._open:
+            if t.kept and t.last_frame >= lo:
+                pieces.append(_rows_between(_finish(t), lo, horizon, self._final_ids))
+        self._closed = [t for t in self._closed if t.end >= horizon]
+        for t in self._open:  # drop observations that no later row needs
+            keep_from = min(int(np.searchsorted(t.frames, horizon)) - 1, len(t.frames) - 2)
+            if keep_from > 0:
+                del t.frames[:keep_from], t.dets[:keep_from]
+        self._taken_until = max(lo, horizon)
+        return [p for p in pieces if p is not None]
+
+
+def _rows_between(t: Track, lo: int, hi: int, final_ids: dict[int, int]) -> Track | None:
+    """Track `t`'s rows of frames lo <= f < hi, under its final id."""
+    i0, i1 = max(lo - t.start, 0), min(hi - t.start, len(t))
+    if i0 >= i1:
+        return None
+    return Track(
+        track_id=final_ids[t.track_id],
+        frames=t.frames[i0:i1],
+        boxes=t.boxes[i0:i1],
+        scores=t.scores[i0:i1],
+        lm5=t.lm5[i0:i1],
+        lm68=None if t.lm68 is None else t.lm68[i0:i1],
+        interpolated=t.interpolated[i0:i1],
+    )
 
 
 def shot_starts(shots) -> set[int]:
@@ -190,25 +273,43 @@ def track_faces(
     iou_threshold: float = 0.3,
     max_gap: int = 5,
     min_len: int = 1,
+    take_every: int = 1,
 ) -> list[Track]:
-    """Track a whole list of per-frame detections (frame i = start_frame + i); ids in start order."""
+    """Track a whole list of per-frame detections (frame i = start_frame + i); whole tracks, ids in start
+    order. `take_every`: frames between the tracker's takes (any value gives the same tracks)."""
     cuts = shot_starts(shots)
     tracker = IoUTracker(iou_threshold, max_gap, min_len)
-    tracks: list[Track] = []
+    pieces: list[Track] = []
     for i, dets in enumerate(detections):
         frame = start_frame + i
         if frame in cuts:
-            tracks += tracker.cut()
-        tracks += tracker.update(frame, dets)
-    tracks += tracker.flush()
-    return renumber(tracks)
+            tracker.cut()
+        tracker.update(frame, dets)
+        if (i + 1) % take_every == 0:
+            pieces += tracker.take()
+    pieces += tracker.take(final=True)
+    return join_pieces(pieces)
 
 
-def renumber(tracks: list[Track]) -> list[Track]:
-    """Sort by (start frame, creation order) and number 0..n-1."""
-    tracks = sorted(tracks, key=lambda t: (t.start, t.track_id))
-    for i, t in enumerate(tracks):
-        t.track_id = i
+def join_pieces(pieces: Sequence[Track]) -> list[Track]:
+    """Whole tracks, by id, from the pieces IoUTracker.take gives."""
+    by_id: dict[int, list[Track]] = {}
+    for p in pieces:
+        by_id.setdefault(p.track_id, []).append(p)
+    tracks = []
+    for tid in sorted(by_id):
+        parts = sorted(by_id[tid], key=lambda p: p.start)
+        has68 = any(p.lm68 is not None for p in parts)
+        tracks.append(Track(
+            track_id=tid,
+            frames=np.concatenate([p.frames for p in parts]),
+            boxes=np.concatenate([p.boxes for p in parts]),
+            scores=np.concatenate([p.scores for p in parts]),
+            lm5=np.concatenate([p.lm5 for p in parts]),
+            lm68=np.concatenate([p.lm68 if p.lm68 is not None else np.full((len(p), 68, 2), np.nan, np.float32)
+                                 for p in parts]) if has68 else None,
+            interpolated=np.concatenate([p.interpolated for p in parts]),
+        ))
     return tracks
 
 
