@@ -5,7 +5,7 @@
 Per clip (default ../shared/data/clips/*.mp4 next to the repository root; "skipped: no clips" when absent):
   decode : kling.io.decode.iter_frames at 25 fps with the face step's chunk size;
   detect : the detector alone on frames already in memory (one chunk at a time; decode excluded);
-  tracks : kling.curate.face_tracks.compute_face_tracks (decode overlapped with detection, tracking, table).
+  tracks : kling.perception.faces.tracks.compute_face_tracks (decode overlapped with detection, tracking, table).
 The ratios tracks/decode and tracks/detect say how far the step is from its floors. Best of --repeat, with the
 load average printed; ratios only, never pass/fail.
 """
@@ -22,7 +22,7 @@ from bench_curation import DEFAULT_CLIPS_DIR, FPS, Timer, default_clips, load_te
 
 
 def bench_clip(path: Path, config, detector, repeat: int) -> dict:
-    from kling.curate.face_tracks import compute_face_tracks
+    from kling.perception.faces.tracks import compute_face_tracks
     from kling.io.decode import iter_frames
 
     dec, det, trk = [], [], []
@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     if not paths:
         print(f"skipped: no clips (looked in {DEFAULT_CLIPS_DIR})")
         return 0
-    from kling.curate.face_tracks import FaceTrackConfig, detector_for
+    from kling.perception.faces.tracks import FaceTrackConfig, detector_for
 
     config = FaceTrackConfig(detector=args.detector)
     with Timer() as t_load:

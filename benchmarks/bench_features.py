@@ -30,6 +30,7 @@ import cv2
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.support: planted official-format weights
 from bench_curation import default_clips, load_text, machine_state  # noqa: E402
 from bench_sync import make_full_clip  # noqa: E402
 
@@ -39,14 +40,14 @@ class Setup:
 
     def __init__(self, videos: list[Path], tmp: Path, with_fvd: bool):
         from eval.fid.features import load_extractor as load_fid
-        from eval.fid.testing import write_inception_weights
+        from tests.support.fid import write_inception_weights
         from eval.fvd.fvd import load_extractor as load_fvd
-        from eval.fvd.testing import write_i3d_weights
+        from tests.support.fvd import write_i3d_weights
         from eval.identity.backbones import load_backbone
         from eval.identity.evaluate import shot_aware_tracks
-        from eval.sync.pipeline import SyncEvaluator
-        from eval.sync.testing import write_official_format_weights
-        from kling.curate.detect import load_detector
+        from kling.perception.sync.pipeline import SyncEvaluator
+        from tests.support.sync import write_official_format_weights
+        from kling.perception.faces.detect import load_detector
         from kling.io.decode import iter_frames
 
         self.sync = SyncEvaluator.official(write_official_format_weights(tmp / "syncnet_v2.model"))
@@ -66,7 +67,7 @@ class Setup:
         from eval.fid.sources import FIDFrameConsumer
         from eval.fvd.fvd import FVDClipConsumer
         from eval.identity.evaluate import identity_consumer
-        from eval.sync.audio import SAMPLE_RATE
+        from kling.perception.sync.audio import SAMPLE_RATE
         from eval.temporal.framestats import FrameStatsConsumer
         from kling.io.audio import read_audio
 
@@ -83,7 +84,7 @@ class Setup:
 def run(videos: list[Path], setup: Setup, fan_out: bool) -> tuple[int, float, dict]:
     """(frames, seconds, results of the last video). fan_out: one decode for all metrics; else the reference
     loop, every metric decoding the video itself."""
-    from eval.frames import FrameCounter, decode_once
+    from kling.io.frames import FrameCounter, decode_once
 
     t0 = time.perf_counter()
     n, out = 0, {}
@@ -100,7 +101,7 @@ def run(videos: list[Path], setup: Setup, fan_out: bool) -> tuple[int, float, di
 
 
 def decode_only(videos: list[Path]) -> float:
-    from eval.frames import FrameCounter, decode_once
+    from kling.io.frames import FrameCounter, decode_once
 
     t0 = time.perf_counter()
     for v in videos:

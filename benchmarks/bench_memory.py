@@ -108,13 +108,13 @@ def _preload(step: str, profile) -> None:
     if step == "normalise":
         import kling.curate.normalise  # noqa: F401
     elif step == "shots":
-        import kling.curate.shots  # noqa: F401
+        import kling.perception.shots  # noqa: F401
     elif step == "face_tracks":
-        from kling.curate.face_tracks import detector_for
+        from kling.perception.faces.tracks import detector_for
 
         detector_for(cfg)  # lru-cached: the step reuses this instance
     elif step == "speech":
-        from kling.curate.speech import load_vad
+        from kling.perception.speech import load_vad
 
         load_vad()  # lru-cached likewise
     elif step == "quality":

@@ -103,7 +103,7 @@ def ours(videos: list[Path], weights: Path | None, cropped: bool, threads: int) 
 
 
 def make_cropped_clips(work: Path, n: int, seconds: float) -> list[Path]:
-    from eval.sync.testing import draw_face_frames, synthetic_speech
+    from tests.support.sync import draw_face_frames, synthetic_speech
     from kling.io.encode import write_video
 
     frames = int(seconds * 25)
@@ -145,7 +145,7 @@ def main() -> None:
 
     import torch
 
-    from eval.sync.testing import write_official_format_weights
+    from tests.support.sync import write_official_format_weights
 
     torch.set_num_threads(args.threads)
     report: dict = {"threads": args.threads, "clip_seconds": args.seconds, "clips": args.clips}

@@ -1,9 +1,5 @@
-"""Where evaluation inputs and outputs live, and preparing them from a profile (no Dagster here).
-
-    <data>/benchmarks/<benchmark>/      benchmark spec + its reference images and audio
-    <data>/systems/<benchmark>/<system>/ generated videos named by case id + system.yaml (controls included)
-    <data>/leaderboard/                  the run store (eval.leaderboard.store), leaderboard.parquet, dashboard.html
-"""
+"""Evaluation runs from a profile (no Dagster here): benchmarks prepared into the data layout
+(kling.paths.Layout), settings, and the fingerprint that lets an unchanged run be skipped."""
 
 from __future__ import annotations
 
@@ -13,61 +9,35 @@ from pathlib import Path
 from eval.benchmarks import Benchmark, load_benchmark
 from eval.suite import EvalSettings
 from kling.config import Profile
-from kling.paths import data_dir
+from kling.paths import Layout
 
 SPEC_NAME = "benchmark.yaml"
 
 
-@dataclasses.dataclass(frozen=True)
-class EvalLayout:
-    root: Path
+def latest_assertions(layout: Layout):
+    """Failed assertions of the latest run of every (benchmark, system), with those two columns, or None."""
+    import pandas as pd
 
-    @staticmethod
-    def default() -> "EvalLayout":
-        return EvalLayout(data_dir())
+    from eval.leaderboard.store import run_files, run_metadata
 
-    def benchmark_dir(self, name: str) -> Path:
-        return self.root / "benchmarks" / name
-
-    def systems_dir(self, benchmark: str) -> Path:
-        return self.root / "systems" / benchmark
-
-    @property
-    def store(self) -> Path:
-        return self.root / "leaderboard"  # = eval.leaderboard.store.default_root() for the default layout
-
-    def assertions_path(self, run_file: Path) -> Path:
-        """Failed prompt-adherence assertions of a run, kept beside it (outside the run store's glob)."""
-        return self.root / "assertions" / Path(run_file).relative_to(self.store)
-
-    def latest_assertions(self):
-        """Failed assertions of the latest run of every (benchmark, system), with those two columns, or None."""
-        import pandas as pd
-
-        from eval.leaderboard.store import run_files, run_metadata
-
-        latest: dict[tuple, Path] = {}
-        for f in run_files(self.store):
-            m = run_metadata(f)
-            key = (m.get("benchmark"), m.get("system"))
-            if key not in latest or f.stat().st_mtime_ns > latest[key].stat().st_mtime_ns:
-                latest[key] = f
-        parts = []
-        for (bench, system), f in sorted(latest.items()):
-            a = self.assertions_path(f)
-            if a.exists():
-                parts.append(pd.read_parquet(a).assign(benchmark=bench, system=system))
-        return pd.concat(parts, ignore_index=True) if parts else None
-
-    @property
-    def expert_dir(self) -> Path:
-        return self.root / "training" / "sync_expert"
+    latest: dict[tuple, Path] = {}
+    for f in run_files(layout.store):
+        m = run_metadata(f)
+        key = (m.get("benchmark"), m.get("system"))
+        if key not in latest or f.stat().st_mtime_ns > latest[key].stat().st_mtime_ns:
+            latest[key] = f
+    parts = []
+    for (bench, system), f in sorted(latest.items()):
+        a = layout.assertions_path(f)
+        if a.exists():
+            parts.append(pd.read_parquet(a).assign(benchmark=bench, system=system))
+    return pd.concat(parts, ignore_index=True) if parts else None
 
 
 def _benchmark_entries(profile: Profile) -> list:
     # Without an explicit list, the demo corpus profile evaluates the demo benchmark; a folder of the
     # user's videos evaluates nothing until benchmarks are named.
-    default = ["demo"] if profile.section("source").get("kind", "demo_corpus") == "demo_corpus" else []
+    default = ["demo"] if profile.uses_demo_corpus else []
     return list(profile.section("eval").get("benchmarks", default))
 
 
@@ -80,7 +50,7 @@ def _entries(profile: Profile) -> dict[str, object]:
     return {str(b["name"] if isinstance(b, dict) else b): b for b in _benchmark_entries(profile)}
 
 
-def prepare_benchmark(profile: Profile, name: str, layout: EvalLayout) -> Benchmark:
+def prepare_benchmark(profile: Profile, name: str, layout: Layout) -> Benchmark:
     """Build the demo benchmark from the demo corpus into the layout, or load a spec the profile names
     (`benchmarks: [{name: hdtf, spec: /path/to/benchmark.yaml}]`), checking that its files exist."""
     entry = _entries(profile)[name]
@@ -96,7 +66,7 @@ def prepare_benchmark(profile: Profile, name: str, layout: EvalLayout) -> Benchm
     return build_demo_benchmark(manifest, layout.benchmark_dir(name), long_classes=long_classes)
 
 
-def load_prepared(profile: Profile, name: str, layout: EvalLayout) -> Benchmark:
+def load_prepared(profile: Profile, name: str, layout: Layout) -> Benchmark:
     """A benchmark prepared earlier by prepare_benchmark (no rebuilding)."""
     entry = _entries(profile)[name]
     spec = Path(entry["spec"]).expanduser() if isinstance(entry, dict) else layout.benchmark_dir(name) / SPEC_NAME
@@ -105,19 +75,19 @@ def load_prepared(profile: Profile, name: str, layout: EvalLayout) -> Benchmark:
     return load_benchmark(spec, check_files=True)
 
 
-def system_names(layout: EvalLayout, benchmark: str) -> list[str]:
+def system_names(layout: Layout, benchmark: str) -> list[str]:
     d = layout.systems_dir(benchmark)
     return sorted(p.name for p in d.iterdir() if p.is_dir() and not p.name.startswith(".")) if d.is_dir() else []
 
 
-def eval_settings(profile: Profile, layout: EvalLayout) -> EvalSettings:
+def eval_settings(profile: Profile, layout: Layout) -> EvalSettings:
     cfg = profile.section("eval")
     fields = {f.name for f in dataclasses.fields(EvalSettings)}
     kw = {k: tuple(v) if isinstance(v, list) else v for k, v in cfg.items() if k in fields}
     if "sync_expert_dir" not in kw:
-        from kling.train.sync_expert import latest_checkpoint_dir
+        from kling.perception.sync.expert import latest_checkpoint_dir
 
-        latest = latest_checkpoint_dir(layout.expert_dir)
+        latest = latest_checkpoint_dir(layout.sync_expert)
         kw["sync_expert_dir"] = str(latest) if latest else None
     return EvalSettings(**kw)
 
@@ -141,7 +111,7 @@ def run_fingerprint(benchmark: Benchmark, system_dir: Path, settings: EvalSettin
     })
 
 
-def stored_run(layout: EvalLayout, benchmark: str, system: str, fingerprint: str) -> Path | None:
+def stored_run(layout: Layout, benchmark: str, system: str, fingerprint: str) -> Path | None:
     """The latest stored run of (benchmark, system) if it was made from the same inputs."""
     from eval.leaderboard.store import run_files, run_metadata
 

@@ -46,19 +46,10 @@ class EvalSettings:
 
 
 def _sync_evaluators(settings: EvalSettings) -> list[tuple[str, Any]]:
-    from eval.sync.pipeline import SyncEvaluator
+    from kling.perception.sync import evaluator_for
 
-    out = []
-    for name in settings.sync_backbones:
-        if name == "syncnet_v2":
-            out.append((name, SyncEvaluator.official()))
-        elif name == "expert":
-            from eval.sync.expert import expert_evaluator
-
-            out.append((name, expert_evaluator(settings.sync_expert_dir or "<no checkpoint: materialize training/sync_expert>")))
-        else:
-            raise ValueError(f"unknown sync backbone {name!r}")
-    return out
+    return [(name, evaluator_for(name, settings.sync_expert_dir if name == "expert" else None))
+            for name in settings.sync_backbones]
 
 
 def _identity_backbones(settings: EvalSettings) -> list[Any]:
@@ -80,11 +71,11 @@ def evaluate_case(video: Path, case, sync_evals, id_backbones, detector, setting
 
     Two decodes: shots and face tracks in one, then lip sync (every backbone), identity (every backbone) and
     the frames `distribution` (an eval.temporal.suite.DistributionSuite) needs, all fed from the other
-    (eval.frames.decode_once); the audio track is read once for every sync backbone."""
+    (kling.io.frames.decode_once); the audio track is read once for every sync backbone."""
     from eval.adherence.score import evaluate_adherence
-    from eval.frames import decode_once
+    from kling.io.frames import decode_once
     from eval.identity.evaluate import identity_consumer, shot_aware_tracks
-    from eval.sync.audio import SAMPLE_RATE
+    from kling.perception.sync.audio import SAMPLE_RATE
     from kling.io.audio import read_audio
 
     tracks = shot_aware_tracks(video, detector)
@@ -122,7 +113,7 @@ class SystemEvaluation:
 def evaluate_system(benchmark: Benchmark, system: System, settings: EvalSettings, ctx: RunContext,
                     progress=None) -> SystemEvaluation:
     """Every case of `benchmark` for `system`, every metric and backbone."""
-    from kling.curate.face_tracks import FaceTrackConfig, detector_for
+    from kling.perception.faces.tracks import FaceTrackConfig, detector_for
 
     report = check_system(system, benchmark)
     rows: list[dict] = list(report.to_rows())

@@ -10,7 +10,7 @@ from typing import Any
 import yaml
 
 from kling.hashing import config_hash
-from kling.paths import data_dir
+from kling.paths import Layout
 
 PROFILES_DIR = Path(__file__).resolve().parent / "profiles"
 
@@ -28,11 +28,16 @@ class Profile:
     def hash(self) -> str:
         return config_hash(self.raw)
 
+    @property
+    def uses_demo_corpus(self) -> bool:
+        """True when the source is the generated demo corpus (the one place this is decided)."""
+        return self.section("source").get("kind", "demo_corpus") == "demo_corpus"
+
     def source_dir(self) -> Path:
         """Folder of raw videos: the generated demo corpus, or the user's folder."""
         src = self.section("source")
-        if src.get("kind", "demo_corpus") == "demo_corpus":
-            return data_dir() / "demo_corpus"
+        if self.uses_demo_corpus:
+            return Layout.default().demo_corpus
         if not src.get("path"):
             raise ValueError(f"profile {self.name} ({self.origin}): source.kind is folder but source.path is not set")
         return Path(src["path"]).expanduser()

@@ -1,7 +1,25 @@
-"""Where the project keeps its data, weights and Dagster home (all overridable by environment)."""
+"""Where the project keeps everything it writes: the one owner of the $KLING_HOME layout.
+
+    $KLING_HOME/                       ($KLING_HOME, else ~/.cache/kling)
+      weights/                         standard weight files ($KLING_WEIGHTS overrides)
+      dagster_home/                    Dagster's instance ($DAGSTER_HOME overrides)
+      cache/features/                  cached metric features
+      data/
+        demo_corpus/                   the generated demo corpus (source of the demo profile)
+        curation/<profile>/            per-step outputs and the curated manifest
+        training/<model>/              checkpoints, one folder per training recipe, latest.json
+        benchmarks/<benchmark>/        benchmark spec + reference images and audio
+        systems/<benchmark>/<system>/  videos named by case id + system.yaml (controls included)
+        leaderboard/                   the run store: one Parquet per evaluation run
+        assertions/                    failed adherence assertions beside each run (mirrors leaderboard/)
+        reports/                       leaderboard.parquet, dashboard.html
+
+Code in the checkout (datasets/ recipes, reports/baselines/) is found through `repo_root()`.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -21,6 +39,63 @@ def weights_dir() -> Path:
     return Path(env).expanduser() if env else kling_home() / "weights"
 
 
+def dagster_home() -> Path:
+    env = os.environ.get("DAGSTER_HOME")
+    return Path(env).expanduser() if env else kling_home() / "dagster_home"
+
+
+def feature_cache_dir() -> Path:
+    return kling_home() / "cache" / "features"
+
+
 def repo_root() -> Path:
     """The checkout (for datasets/ recipes and reports/ baselines shipped with the code)."""
     return Path(__file__).resolve().parents[1]
+
+
+def baselines_dir() -> Path:
+    """Tracked baselines and tolerances of the regression gate."""
+    return repo_root() / "reports" / "baselines"
+
+
+@dataclasses.dataclass(frozen=True)
+class Layout:
+    """The data folders under one root (default: data_dir()); tests and users may point it elsewhere."""
+
+    root: Path
+
+    @staticmethod
+    def default() -> "Layout":
+        return Layout(data_dir())
+
+    @property
+    def demo_corpus(self) -> Path:
+        return self.root / "demo_corpus"
+
+    def curation(self, profile: str) -> Path:
+        return self.root / "curation" / profile
+
+    def training(self, model: str) -> Path:
+        return self.root / "training" / model
+
+    @property
+    def sync_expert(self) -> Path:
+        return self.training("sync_expert")
+
+    def benchmark_dir(self, name: str) -> Path:
+        return self.root / "benchmarks" / name
+
+    def systems_dir(self, benchmark: str) -> Path:
+        return self.root / "systems" / benchmark
+
+    @property
+    def store(self) -> Path:
+        return self.root / "leaderboard"
+
+    def assertions_path(self, run_file: Path) -> Path:
+        """Failed prompt-adherence assertions of a run, kept beside it (outside the run store's glob)."""
+        return self.root / "assertions" / Path(run_file).relative_to(self.store)
+
+    @property
+    def reports(self) -> Path:
+        return self.root / "reports"

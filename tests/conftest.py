@@ -44,7 +44,7 @@ def demo_corpus(tmp_path_factory):
 def demo_expert(demo_corpus, tmp_path_factory):
     """The sync expert trained once per session on the demo corpus' in-sync single-person clips (the demo
     profile's recipe); returns (checkpoint folder, {held-out clip id: injected AV offset in frames})."""
-    from eval.sync.expert import TrainConfig, clip_from_video, train_expert
+    from kling.train.sync_expert import TrainConfig, clip_from_video, train_expert
 
     train, held_out = [], {}
     for c in demo_corpus.clips:

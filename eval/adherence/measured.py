@@ -1,10 +1,10 @@
 """Measured (offline) checkers: head motion, camera, mouth activity, people count and placement.
 
-All checkers read one ``VideoSignals`` built from the face-track table (kling.curate.face_tracks), head pose
-(kling.curate.pose, solvePnP on the landmarks) and voice activity (kling.curate.speech). The *main face* is the
+All checkers read one ``VideoSignals`` built from the face-track table (kling.perception.faces.tracks), head pose
+(kling.perception.faces.pose, solvePnP on the landmarks) and voice activity (kling.perception.speech). The *main face* is the
 longest face track; its detected (not interpolated) rows give the per-frame signals.
 
-- head motion: yaw and pitch come from solvePnP on the main face's 5 points (kling.curate.pose.head_pose; the
+- head motion: yaw and pitch come from solvePnP on the main face's 5 points (kling.perception.faces.pose.head_pose; the
   eye centres average six 68-model points each, so on the demo corpus the 5-point fit jitters half as much as
   the 68-point one), then a 5-frame median filter and a 0.4-3 Hz band-pass (nods and shakes live there; landmark
   jitter and slow sway do not). Their RMS in sliding 2 s windows (0.5 s hop) is the motion energy. Nod: some
@@ -97,8 +97,8 @@ class VideoSignals:
 
 def signals_from_tracks(tracks: pd.DataFrame, n_frames: int, width: int, height: int, fps: float = 25.0,
                         speech: np.ndarray | None = None, speech_reason: str | None = None) -> VideoSignals:
-    """Build VideoSignals from a face-track table (columns of kling.curate.face_tracks)."""
-    from kling.curate.pose import head_pose
+    """Build VideoSignals from a face-track table (columns of kling.perception.faces.tracks)."""
+    from kling.perception.faces.pose import head_pose
 
     nan = lambda: np.full(n_frames, np.nan)  # noqa: E731
     yaw, pitch, scale, cx, mouth = nan(), nan(), nan(), nan(), nan()
@@ -305,15 +305,15 @@ def video_signals(video, face_tracks: pd.DataFrame | None = None, detector="auto
 
     info = probe(video)
     if face_tracks is None:
-        from kling.curate.detect import load_detector
-        from kling.curate.face_tracks import FaceTrackConfig, compute_face_tracks
+        from kling.perception.faces.detect import load_detector
+        from kling.perception.faces.tracks import FaceTrackConfig, compute_face_tracks
 
         det = load_detector(detector) if isinstance(detector, str) else detector
         face_tracks = compute_face_tracks(video, detector=det, config=FaceTrackConfig(fps=fps)).tracks
     n_frames = max(int(round(info.duration_s * fps)), int(face_tracks["frame"].max()) + 1 if len(face_tracks) else 0)
     speech, reason = None, None
     if with_speech:
-        from kling.curate.speech import detect_speech_file
+        from kling.perception.speech import detect_speech_file
 
         res = detect_speech_file(video, fps=fps, n_frames=n_frames)
         speech, reason = (None, res.reason) if res.reason in ("no_audio", "silent") else (res.frame_speech, res.reason)

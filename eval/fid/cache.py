@@ -19,13 +19,13 @@ import numpy as np
 
 from kling.atomic import atomic_write_bytes
 from kling.hashing import config_hash
-from kling.paths import kling_home
+from kling.paths import feature_cache_dir
 
 log = logging.getLogger(__name__)
 
 
 def default_root() -> Path:
-    return kling_home() / "cache" / "features"
+    return feature_cache_dir()
 
 
 def content_sha256(path: str | Path) -> str:

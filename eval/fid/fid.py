@@ -55,7 +55,7 @@ def list_videos(directory: str | Path) -> list[Path]:
 def video_features(videos: list[str | Path], extractor: InceptionExtractor, cache: FeatureCache | None = None,
                    frame_stride: int = FRAME_STRIDE) -> tuple[dict[str, VideoFeatures], list[dict]]:
     """Per-video frame features ({path: VideoFeatures}) and the videos skipped with their reason."""
-    from eval.frames import decode_once
+    from kling.io.frames import decode_once
     from kling.io.errors import MediaError
 
     out: dict[str, VideoFeatures] = {}

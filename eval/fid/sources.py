@@ -77,7 +77,7 @@ def image_features(paths: list[str | Path], extractor: InceptionExtractor, cache
 
 
 class FIDFrameConsumer:
-    """eval.frames consumer: Inception features of every ``stride``-th frame, batched, cached per video."""
+    """kling.io.frames consumer: Inception features of every ``stride``-th frame, batched, cached per video."""
 
     def __init__(self, video: str | Path, extractor: InceptionExtractor, cache: FeatureCache | None = None,
                  stride: int = FRAME_STRIDE):

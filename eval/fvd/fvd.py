@@ -119,7 +119,7 @@ class VideoClips:
 
 
 class FVDClipConsumer:
-    """eval.frames consumer: I3D logits of the protocol's clips, preprocessed as frames arrive (memory: one
+    """kling.io.frames consumer: I3D logits of the protocol's clips, preprocessed as frames arrive (memory: one
     clip per pending start, never the video), cached per video content and clip protocol."""
 
     def __init__(self, video: str | Path, extractor: I3DExtractor, cache: FeatureCache | None = None,
@@ -193,7 +193,7 @@ def video_clip_features(videos: list[str | Path], extractor: I3DExtractor, cache
                         clip_len: int = CLIP_LEN, clip_stride: int = CLIP_STRIDE, max_clips: int | None = None
                         ) -> tuple[dict[str, VideoClips], list[dict]]:
     """Per-video clip features and the videos skipped with their reason (unreadable, too short)."""
-    from eval.frames import decode_once
+    from kling.io.frames import decode_once
     from kling.io.errors import MediaError
 
     out: dict[str, VideoClips] = {}

@@ -2,7 +2,7 @@
 
 ArcFace follows insightface's ``ArcFaceONNX`` exactly:
 
-- the crop is the 112x112 5-point similarity warp of ``norm_crop`` (kling.curate.align);
+- the crop is the 112x112 5-point similarity warp of ``norm_crop`` (kling.perception.faces.align);
 - insightface reads images as BGR and calls ``cv2.dnn.blobFromImages(..., swapRB=True)``, so the network sees
   **RGB**; our frames are already RGB, so no channel swap happens here;
 - pixels are ``(x - 127.5) / 127.5``, unless the graph starts with its own ``Sub``/``Mul`` nodes (old MXNet
@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Protocol, Sequence
 import numpy as np
 
 if TYPE_CHECKING:
-    from kling.curate.detect import Detection
+    from kling.perception.faces.detection import Detection
 
 ARCFACE = "arcface"
 DLIB = "dlib"
@@ -49,7 +49,7 @@ class FaceBackbone(Protocol):
     dim: int
 
     def embed(self, image: np.ndarray, faces: Sequence[Detection]) -> np.ndarray:
-        """(len(faces), dim) float32, L2-normalised rows, for the faces (kling.curate.detect.Detection) of an RGB
+        """(len(faces), dim) float32, L2-normalised rows, for the faces (kling.perception.faces.detect.Detection) of an RGB
         uint8 ``image``."""
         ...
 
@@ -136,7 +136,7 @@ class ArcFaceONNX:
         return l2_normalise(np.concatenate(out).reshape(len(crops_rgb), -1))
 
     def embed(self, image: np.ndarray, faces: Sequence[Detection]) -> np.ndarray:
-        from kling.curate.align import norm_crop
+        from kling.perception.faces.align import norm_crop
 
         if not len(faces):
             return np.zeros((0, self.dim), np.float32)
@@ -160,10 +160,10 @@ def load_arcface(path: str | Path | None = None) -> ArcFaceONNX:
 
 
 class DlibResNet:
-    """dlib's face-recognition ResNet (128-d) through kling.curate.embed, rows L2-normalised for cosine."""
+    """dlib's face-recognition ResNet (128-d) through kling.perception.faces.embed, rows L2-normalised for cosine."""
 
     def __init__(self, model_path: str | Path | None = None):
-        from kling.curate.embed import DlibFaceEncoder
+        from kling.perception.faces.embed import DlibFaceEncoder
 
         self._encoder = DlibFaceEncoder(model_path)
         self.name = self._encoder.name

@@ -4,8 +4,8 @@ Protocol ``csim-v1`` (every number below is recorded in ``PROTOCOL`` and in ever
 
 1. **Timeline.** The video is read on a 25 fps constant-rate timeline (kling.io.decode.iter_frames); frame
    ``i`` is at ``i / 25`` s. Frames ``0, stride, 2*stride, ...`` are *sampled* (default stride 5: 5 per second).
-2. **Faces.** Face tracks come from kling.curate.face_tracks (detection, tracking, 5-point landmarks), cut at
-   scene cuts (kling.curate.shots). Only detected faces are embedded; gap-filled (``interpolated``) track rows
+2. **Faces.** Face tracks come from kling.perception.faces.tracks (detection, tracking, 5-point landmarks), cut at
+   scene cuts (kling.perception.shots). Only detected faces are embedded; gap-filled (``interpolated``) track rows
    are treated as "no face". A track is one person: an identity switch inside one shot's track is not split.
 3. **Embedding.** Reference: the largest detected face of each reference image. Video: each sampled frame's
    faces. ArcFace: 112x112 crop warped onto insightface's 5-point template (``norm_crop``), (x-127.5)/127.5 RGB,

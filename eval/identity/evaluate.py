@@ -2,7 +2,7 @@
 
 Streams the video once on the protocol timeline, embeds only the faces of sampled frames, and keeps one row of
 ``n_refs`` cosines per face, so memory stays flat in video length. ``identity_consumer`` is the same work as a
-frame consumer (eval.frames), for a decode shared with the other metrics. See eval.identity.csim for the protocol.
+frame consumer (kling.io.frames), for a decode shared with the other metrics. See eval.identity.csim for the protocol.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def reference_embeddings(paths: list[str | Path], backbone: FaceBackbone, detect
 
 
 def _detection_from_row(row):
-    from kling.curate.detect import Detection
+    from kling.perception.faces.detection import Detection
 
     lm68 = row.lm68
     lm68 = None if lm68 is None or len(lm68) != 136 else np.asarray(lm68, np.float32).reshape(68, 2)
@@ -60,7 +60,7 @@ def _detection_from_row(row):
 
 
 class FaceSimilarityConsumer:
-    """Frame consumer (eval.frames.decode_once): embeds the tracked faces of every sampled frame as frames
+    """Frame consumer (kling.io.frames.decode_once): embeds the tracked faces of every sampled frame as frames
     arrive and keeps one row (frame, track_id, sim[n_refs]) per face; ``finish`` gives that table."""
 
     def __init__(self, tracks: pd.DataFrame, ref_embs: np.ndarray, backbone: FaceBackbone, proto: dict):
@@ -170,7 +170,7 @@ def evaluate_identity(video: str | Path, references: list[str | Path], backbone:
 
     Keywords as identity_consumer: weights_path, stride_frames, window_s, detector, face_tracks (the face-track
     table of this video on the 25 fps timeline; computed when None), clip_id."""
-    from eval.frames import decode_once
+    from kling.io.frames import decode_once
 
     consumer = identity_consumer(video, references, backbone, **kw)
     return decode_once(video, {"id": consumer}, fps=consumer.proto["fps"] if consumer.proto else 25.0)["id"]
@@ -180,8 +180,8 @@ def shot_aware_tracks(video: str | Path, detector) -> pd.DataFrame:
     """Face tracks that never span a scene cut: the IoU tracker would otherwise join two people framed alike
     on either side of a cut into one track, and one track is given to one character. Shots and detections
     come from one decode."""
-    from kling.curate.face_tracks import compute_face_tracks
-    from kling.curate.shots import ShotDetector
+    from kling.perception.faces.tracks import compute_face_tracks
+    from kling.perception.shots import ShotDetector
 
     return compute_face_tracks(video, detector=detector, shot_detector=ShotDetector()).tracks
 
@@ -195,6 +195,6 @@ def _backbone_id(name: str) -> str:
 def _load_detector(detector):
     if not isinstance(detector, str):
         return detector
-    from kling.curate.detect import load_detector
+    from kling.perception.faces.detect import load_detector
 
     return load_detector(detector)

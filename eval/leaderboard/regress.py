@@ -191,9 +191,9 @@ def _direction(hib: Any) -> str:
 
 
 def baseline_path(benchmark: str, root: str | Path | None = None) -> Path:
-    from kling.paths import repo_root
+    from kling.paths import baselines_dir
 
-    return Path(root or repo_root() / "reports" / "baselines") / f"{benchmark}.parquet"
+    return Path(root or baselines_dir()) / f"{benchmark}.parquet"
 
 
 def update_baseline(current: Any, path: str | Path, reason: str, who: str | None = None) -> Path:

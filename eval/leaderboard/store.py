@@ -20,7 +20,7 @@ import pandas as pd
 import pyarrow as pa
 
 from kling.atomic import read_parquet_metadata, write_parquet_atomic
-from kling.paths import data_dir
+from kling.paths import Layout
 from eval.leaderboard.schema import COLUMNS, SCHEMA
 
 EXTRA_TYPES = {"ci_low": pa.float64(), "ci_high": pa.float64(), "n_cases": pa.int64(), "n_missing": pa.int64(),
@@ -28,8 +28,8 @@ EXTRA_TYPES = {"ci_low": pa.float64(), "ci_high": pa.float64(), "n_cases": pa.in
 
 
 def default_root() -> Path:
-    """The run store of the pipeline (eval.runs.EvalLayout.store): <data>/leaderboard."""
-    return data_dir() / "leaderboard"
+    """The run store of the pipeline (kling.paths.Layout.store): <data>/leaderboard."""
+    return Layout.default().store
 
 
 def _safe(name: str) -> str:

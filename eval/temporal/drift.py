@@ -221,7 +221,7 @@ def evaluate_drift(video: str | Path, window_s: float = WINDOW_S, boundaries: li
     """Windowed sharpness, its drift, appearance consistency and transition smoothness of one video, from one
     decode; ``extra_consumers`` (e.g. FID/FVD consumers) ride the same decode, their results in ``extra``.
     Bad media raises kling.io.errors.MediaError."""
-    from eval.frames import decode_once
+    from kling.io.frames import decode_once
 
     proto = protocol(window_s)
     consumers = {"stats": FrameStatsConsumer(FPS, window_s)} | dict(extra_consumers or {})

@@ -1,4 +1,4 @@
-"""Per-frame statistics for the time axis, gathered in the shared decode pass (an eval.frames consumer).
+"""Per-frame statistics for the time axis, gathered in the shared decode pass (an kling.io.frames consumer).
 
 - sharpness: variance of the Laplacian of the grey frame at native size (the usual blur measure; falls as a
   video blurs);

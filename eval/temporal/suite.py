@@ -1,5 +1,5 @@
 """One system's videos against a reference set: FID, FVD, their per-window values and drift, and each clip's
-sharpness / appearance / transition figures, from ONE decode per video (eval.frames.decode_once). This is
+sharpness / appearance / transition figures, from ONE decode per video (kling.io.frames.decode_once). This is
 the plain function a Dagster asset maps over a (system, benchmark) partition; it returns partial
 leaderboard rows (eval.leaderboard.schema.complete_rows adds the run fields).
 
@@ -71,7 +71,7 @@ class DistributionSuite:
     """The distribution metrics of one system, fed one generated video at a time.
 
     ``consumers(video)`` gives the frame consumers of a generated video (keys prefixed ``dist.``) to put in
-    that video's single decode beside any other metric's (eval.frames.decode_once); ``add`` takes that
+    that video's single decode beside any other metric's (kling.io.frames.decode_once); ``add`` takes that
     decode's results, ``skip`` records a video that could not be read; ``rows`` decodes the reference set
     (through the feature cache) and computes every figure."""
 
@@ -110,7 +110,7 @@ class DistributionSuite:
         self.skipped.append(_skip_record(video, exc))
 
     def _references(self, videos: list[Path]) -> tuple[dict[str, dict], list[dict]]:
-        from eval.frames import decode_once
+        from kling.io.frames import decode_once
         from kling.io.errors import MediaError
 
         out, skipped = {}, []
@@ -140,7 +140,7 @@ def evaluate_system(ref_videos: list[str | Path], gen_videos: list[str | Path], 
                     cache: FeatureCache | None = None) -> list[dict]:
     """Partial leaderboard rows for one system's videos against a reference set (see DistributionSuite), one
     decode per video."""
-    from eval.frames import decode_once
+    from kling.io.frames import decode_once
     from kling.io.errors import MediaError
 
     suite = DistributionSuite(config, cache)

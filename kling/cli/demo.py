@@ -19,7 +19,7 @@ from typing import Callable
 
 import typer
 
-from kling.paths import kling_home
+from kling.paths import Layout, dagster_home
 
 
 def _video_ids() -> list[str]:
@@ -31,10 +31,10 @@ def _video_ids() -> list[str]:
 
 def _eval_keys() -> list[str]:
     """(benchmark, system) partition keys as Dagster orders them: "benchmark|system", sorted."""
-    from eval.runs import EvalLayout, benchmark_names, system_names
+    from eval.runs import benchmark_names, system_names
     from kling.config import load_profile
 
-    layout = EvalLayout.default()
+    layout = Layout.default()
     benches = sorted(benchmark_names(load_profile()))
     systems = sorted({s for b in benches for s in system_names(layout, b)})
     return [f"{b}|{s}" for b in benches for s in systems]
@@ -65,7 +65,7 @@ def _materialize(args: list[str]) -> None:
 def run_demo(profile: str, groups: list[str] | None = None) -> None:
     """Materialize the graph run by run; `groups` limits it to those asset groups (e.g. the curation ones)."""
     os.environ["KLING_PROFILE"] = profile
-    os.environ.setdefault("DAGSTER_HOME", str(kling_home() / "dagster_home"))
+    os.environ.setdefault("DAGSTER_HOME", str(dagster_home()))
     Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
     (Path(os.environ["DAGSTER_HOME"]) / "dagster.yaml").touch()
     for selection, keys_fn in RUNS:
@@ -85,18 +85,18 @@ def run_demo(profile: str, groups: list[str] | None = None) -> None:
 
 def _print_outputs() -> None:
     from kling.config import load_profile
-    from kling.paths import data_dir
 
-    root = data_dir() / "curation" / load_profile().name
+    layout = Layout.default()
+    root = layout.curation(load_profile().name)
     typer.secho("\nFiles written:", bold=True)
     typer.echo(f"  curated manifest   {root / 'curated_clips.parquet'}")
     for step_dir in sorted(p for p in root.iterdir() if p.is_dir()):
         n = len([p for p in step_dir.iterdir() if p.suffix == ".json"])
         typer.echo(f"  {step_dir.name + '/':<18} {step_dir}  ({n} videos)")
-    reports = data_dir() / "reports"
+    reports = layout.reports
     if (reports / "leaderboard.parquet").exists():
         typer.echo(f"  leaderboard        {reports / 'leaderboard.parquet'}  (print it: kling leaderboard)")
-        typer.echo(f"  run store          {data_dir() / 'leaderboard'}  (one Parquet per run; DuckDB view over all)")
+        typer.echo(f"  run store          {layout.store}  (one Parquet per run; DuckDB view over all)")
     if (reports / "dashboard.html").exists():
         typer.secho(f"  dashboard          {reports / 'dashboard.html'}", bold=True)
     typer.echo(f"  dagster instance   {os.environ['DAGSTER_HOME']}  (browse with: dagster dev -m pipelines.definitions)")

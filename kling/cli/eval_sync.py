@@ -25,12 +25,12 @@ def sync(
     """Lip sync (SyncNet): AV offset, Sync-C (confidence, higher is better), Sync-D (distance, lower is better)."""
     import torch
 
-    from eval.sync.pipeline import SyncEvaluator
+    from kling.perception.sync.pipeline import SyncEvaluator
 
     if threads:
         torch.set_num_threads(threads)
     if expert is not None:
-        from eval.sync.expert import expert_evaluator
+        from kling.perception.sync.expert import expert_evaluator
 
         ev = expert_evaluator(expert, batch_size=batch_size)
     else:

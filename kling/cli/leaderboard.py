@@ -171,9 +171,9 @@ def benchmark_demo(out: Path, corpus: Optional[Path] = typer.Option(None, help="
     """Build the offline demo benchmark from the demo corpus."""
     from eval.benchmark_recipes import build_demo_benchmark
     from kling.demo import generate_corpus
-    from kling.paths import data_dir
+    from kling.paths import Layout
 
-    manifest = generate_corpus(corpus or data_dir() / "demo_corpus")
+    manifest = generate_corpus(corpus or Layout.default().demo_corpus)
     b = build_demo_benchmark(manifest, out, long_classes=long or None)
     typer.echo(f"{b.path}: {len(b.cases)} cases")
 

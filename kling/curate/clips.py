@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from kling.curate.shots import Shot
+from kling.perception.shots import Shot
 
 DEFAULT_MIN_CLIP_FRAMES = 8
 

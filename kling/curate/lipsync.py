@@ -1,18 +1,28 @@
 """The curation stage's lip-sync filter: score every kept clip's speaker track, then keep or reject it.
 
 The scorer is the official SyncNet (paper profile) or the self-trained sync expert (demo profile, trained by
-training/sync_expert on the clips the quality filters kept); the decision rule is eval.sync.filter's
-(confidence threshold, maximum AV offset, optional offset correction). A scorer that cannot be loaded makes
-every clip `lip_sync_unavailable` with the reason: unscored clips are never kept silently.
+training/sync_expert on the clips the quality filters kept), chosen by kling.perception.sync.evaluator_for
+as evaluation chooses it. A scorer that cannot be loaded makes every clip `lip_sync_unavailable` with the
+reason: unscored clips are never kept silently. The decision rule (lip_sync_decision):
+
+- unavailable result (no face track, silent, too short, no weights): rejected with that reason;
+- Sync-C below ``min_conf``: rejected ("lip_sync_low_confidence");
+- |AV offset| above ``max_offset``: rejected ("lip_sync_offset"), unless ``correct_offset``, in which case
+  the clip is kept with ``shift_audio_frames`` = the AV offset to apply. In the reference's convention a
+  positive AV offset means the audio leads the video: delaying the audio by that many frames (40 ms each)
+  realigns it.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
 
 import pandas as pd
+
+from kling.perception.sync.score import SyncResult
 
 COLUMNS = ["clip_id", "keep", "reason", "detail", "sync_c", "sync_d", "av_offset", "shift_audio_frames",
            "sync_backbone", "protocol_version"]
@@ -22,10 +32,43 @@ COLUMNS = ["clip_id", "keep", "reason", "detail", "sync_c", "sync_d", "av_offset
 class LipSyncConfig:
     enabled: bool = True  # False: clips pass without a lip-sync check (recorded as such in the step's counts)
     backbone: str = "expert"  # "expert" (self-trained, demo) | "syncnet_v2" (official weights)
-    min_conf: float = 3.0  # Sync-C threshold; set per backbone (their confidence scales differ)
+    min_conf: float = 3.0  # Sync-C threshold; set per backbone (official SyncNet: ~3; their scales differ)
     max_offset: int = 1  # frames
     correct_offset: bool = False  # keep clips with a larger offset, recording the audio shift to apply
     weights: str | None = None  # explicit checkpoint (expert folder or syncnet_v2.model); default: registry / latest
+
+
+@dataclass(frozen=True)
+class SyncDecision:
+    keep: bool
+    reason: str | None  # snake_case rejection code, None when kept
+    detail: str
+    sync_c: float | None
+    av_offset: int | None
+    shift_audio_frames: int  # 0 unless an offset correction is asked for and applied
+    backbone: str
+    protocol_version: str
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def lip_sync_decision(result: SyncResult, cfg: LipSyncConfig = LipSyncConfig()) -> SyncDecision:
+    base = dict(sync_c=result.sync_c, av_offset=result.av_offset, backbone=result.backbone,
+                protocol_version=result.protocol_version)
+    if not result.ok:
+        reason = result.reason or "unavailable"
+        code = "no_face_track" if "no face" in reason else "silent_audio" if reason.startswith("silent") else "lip_sync_unavailable"
+        return SyncDecision(False, code, reason, shift_audio_frames=0, **base)
+    if result.sync_c < cfg.min_conf:
+        return SyncDecision(False, "lip_sync_low_confidence", f"Sync-C {result.sync_c:.2f} < {cfg.min_conf:.2f}",
+                            shift_audio_frames=0, **base)
+    if abs(result.av_offset) > cfg.max_offset:
+        if not cfg.correct_offset:
+            return SyncDecision(False, "lip_sync_offset", f"AV offset {result.av_offset:+d} frames (max {cfg.max_offset})",
+                                shift_audio_frames=0, **base)
+        return SyncDecision(True, None, f"AV offset {result.av_offset:+d} frames corrected", shift_audio_frames=result.av_offset, **base)
+    return SyncDecision(True, None, f"Sync-C {result.sync_c:.2f}, AV offset {result.av_offset:+d}", shift_audio_frames=0, **base)
 
 
 def scorer_identity(config: LipSyncConfig) -> dict:
@@ -34,7 +77,7 @@ def scorer_identity(config: LipSyncConfig) -> dict:
 
     path = Path(config.weights) if config.weights else _weights_path(config.backbone)
     if path is not None and path.is_dir():
-        from eval.sync.expert import CHECKPOINT
+        from kling.perception.sync.expert import CHECKPOINT
 
         path = path / CHECKPOINT
     return {"backbone": config.backbone, "weights": str(path) if path else None,
@@ -44,11 +87,11 @@ def scorer_identity(config: LipSyncConfig) -> dict:
 def _weights_path(backbone: str) -> Path | None:
     """The scorer's file: the last trained expert's checkpoint, or the registry's syncnet_v2.model."""
     if backbone == "expert":
-        from eval.runs import EvalLayout
-        from eval.sync.expert import CHECKPOINT
-        from kling.train.sync_expert import latest_checkpoint_dir
+        from kling.paths import Layout
+        from kling.perception.sync.expert import CHECKPOINT
+        from kling.perception.sync.expert import latest_checkpoint_dir
 
-        d = latest_checkpoint_dir(EvalLayout.default().expert_dir)
+        d = latest_checkpoint_dir(Layout.default().sync_expert)
         return d / CHECKPOINT if d else None
     from kling.weights import get_weight
 
@@ -57,28 +100,22 @@ def _weights_path(backbone: str) -> Path | None:
 
 @lru_cache(maxsize=4)
 def _evaluator(backbone: str, weights: str | None):
-    from eval.sync.expert import expert_evaluator
-    from eval.sync.pipeline import SyncEvaluator
+    from kling.perception.sync import evaluator_for
 
-    if backbone == "expert":
-        return expert_evaluator(weights or "<no sync expert checkpoint: materialize training/sync_expert>")
-    return SyncEvaluator.official(weights if weights and Path(weights).is_file() else None)
+    return evaluator_for(backbone, weights)
 
 
 def score_clips(video: Path, quality: pd.DataFrame, tracks: pd.DataFrame, config: LipSyncConfig) -> pd.DataFrame:
     """One row per clip the quality filters kept: the sync result on its track and frames, and the decision."""
-    from eval.sync.filter import SyncFilterConfig, lip_sync_decision
-
     if not config.enabled:
         return pd.DataFrame(columns=COLUMNS)
     ident = scorer_identity(config)
     ev = _evaluator(config.backbone, ident["weights"])
-    cfg = SyncFilterConfig(min_conf=config.min_conf, max_offset=config.max_offset, correct_offset=config.correct_offset)
     rows = []
     for clip in quality[quality["kept"]].itertuples(index=False):
         sel = (tracks["track_id"] == clip.track_id) & (tracks["frame"] >= clip.start_frame) & (tracks["frame"] < clip.end_frame)
         result = ev.evaluate_video(video, tracks=tracks[sel])
-        d = lip_sync_decision(result, cfg)
+        d = lip_sync_decision(result, config)
         rows.append({"clip_id": clip.clip_id, "keep": d.keep, "reason": d.reason, "detail": d.detail, "sync_c": d.sync_c,
                      "sync_d": result.sync_d, "av_offset": d.av_offset, "shift_audio_frames": d.shift_audio_frames,
                      "sync_backbone": d.backbone, "protocol_version": d.protocol_version})

@@ -4,7 +4,7 @@ Metrics (float64, NaN when not measurable), one row per candidate clip (see klin
 - sharpness: median over frames of the variance of the Laplacian (cv2, 3x3 aperture) of the grey face crop
   resized to ``crop_size`` x ``crop_size``, so the figure does not depend on the video's resolution;
 - face_px / face_ratio: median box height in pixels / as a fraction of the frame height;
-- abs_yaw, abs_pitch, abs_roll: median absolute head-pose angles (kling.curate.pose), yaw_std, pitch_std
+- abs_yaw, abs_pitch, abs_roll: median absolute head-pose angles (kling.perception.faces.pose), yaw_std, pitch_std
   their spread (standard deviation) over the clip;
 - box_speed: median box-centre displacement per frame divided by the box height (scale-free camera or head
   motion); face_diff: median mean-absolute grey difference (0-1) between consecutive face crops (motion inside
@@ -26,8 +26,8 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from kling.curate.clips import DEFAULT_MIN_CLIP_FRAMES, METRIC_COLUMNS, candidate_clips
-from kling.curate.pose import head_pose_from_tracks
-from kling.curate.shots import Shot
+from kling.perception.faces.pose import head_pose_from_tracks
+from kling.perception.shots import Shot
 
 ID_COLUMNS = ["clip_id", "video_id", "shot", "track_id", "start_frame", "end_frame", "n_frames"]
 QUALITY_COLUMNS = ID_COLUMNS + METRIC_COLUMNS

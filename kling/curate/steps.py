@@ -40,12 +40,12 @@ VERSIONS = {"normalise": 2, "shots": 1, "face_tracks": 1, "speech": 1, "quality"
 
 
 def _configs(profile: Profile) -> dict[str, Any]:
-    from kling.curate.face_tracks import FaceTrackConfig
+    from kling.perception.faces.tracks import FaceTrackConfig
     from kling.curate.filters import FilterConfig
     from kling.curate.lipsync import LipSyncConfig
     from kling.curate.normalise import NormaliseConfig
     from kling.curate.quality import QualityConfig
-    from kling.curate.speech import VadConfig
+    from kling.perception.speech import VadConfig
 
     return {
         "normalise": NormaliseConfig(**profile.section("normalise")),
@@ -66,7 +66,7 @@ def _normalised(ws: Workspace, vid: str) -> Path:
 
 
 def _read_shots(ws: Workspace, vid: str):
-    from kling.curate.shots import Shot
+    from kling.perception.shots import Shot
 
     df = pd.read_parquet(ws.output("shots", vid, ".parquet"))
     return [Shot(int(r.index), int(r.start_frame), int(r.end_frame)) for r in df.itertuples(index=False)]
@@ -79,7 +79,7 @@ def _do_normalise(ws: Workspace, ref: VideoRef, cfg) -> dict:
 
 
 def _do_shots(ws: Workspace, ref: VideoRef, cfg) -> dict:
-    from kling.curate.shots import detect_shots
+    from kling.perception.shots import detect_shots
 
     shots = detect_shots(_normalised(ws, ref.video_id), **cfg)
     df = pd.DataFrame([dataclasses.asdict(s) for s in shots], columns=["index", "start_frame", "end_frame"]).astype("int32")
@@ -88,7 +88,7 @@ def _do_shots(ws: Workspace, ref: VideoRef, cfg) -> dict:
 
 
 def _do_face_tracks(ws: Workspace, ref: VideoRef, cfg) -> dict:
-    from kling.curate.face_tracks import FACE_TRACKS_SCHEMA, stream_face_tracks
+    from kling.perception.faces.tracks import FACE_TRACKS_SCHEMA, stream_face_tracks
 
     stream = stream_face_tracks(_normalised(ws, ref.video_id), shots=_read_shots(ws, ref.video_id), config=cfg)
     # rows written as they become final, in row groups of ROW_GROUP_ROWS; the counts are known at the end
@@ -100,7 +100,7 @@ def _do_face_tracks(ws: Workspace, ref: VideoRef, cfg) -> dict:
 
 
 def _do_speech(ws: Workspace, ref: VideoRef, cfg) -> dict:
-    from kling.curate.speech import bind_speakers, scan_audio, speech_from_scan
+    from kling.perception.speech import bind_speakers, scan_audio, speech_from_scan
     from kling.io.audio import iter_audio
 
     vid = ref.video_id

@@ -39,7 +39,7 @@ def source_videos(context: dg.AssetExecutionContext, curation: CurationSettings)
     profile = curation.load()
     start = time.perf_counter()
     meta: dict = {"profile": profile.name, "profile_hash": profile.hash}
-    if profile.section("source").get("kind", "demo_corpus") == "demo_corpus":
+    if profile.uses_demo_corpus:
         from kling.demo import generate_corpus
 
         manifest = generate_corpus(profile.source_dir())

@@ -6,7 +6,7 @@ import dagster as dg
 
 from kling.config import Profile, load_profile
 from kling.curate.runner import Workspace
-from kling.paths import data_dir
+from kling.paths import Layout
 
 
 class CurationSettings(dg.ConfigurableResource):
@@ -20,7 +20,7 @@ class CurationSettings(dg.ConfigurableResource):
 
     def workspace(self) -> Workspace:
         profile = self.load()
-        return Workspace(Path(self.output_dir) if self.output_dir else data_dir() / "curation" / profile.name)
+        return Workspace(Path(self.output_dir) if self.output_dir else Layout.default().curation(profile.name))
 
 
 @dg.definitions

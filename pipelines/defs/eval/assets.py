@@ -6,8 +6,9 @@ import pandas as pd
 
 import dagster as dg
 from eval.leaderboard.schema import RunContext
+from kling.paths import Layout
 from eval.runs import (
-    EvalLayout,
+    latest_assertions,
     benchmark_names,
     eval_settings,
     load_prepared,
@@ -32,7 +33,7 @@ def benchmarks(curation: CurationSettings) -> dg.MaterializeResult:
     """The profile's benchmarks: the demo benchmark is built from the demo corpus; others are spec files,
     validated (every problem named with its case and field)."""
     profile = curation.load()
-    layout = EvalLayout.default()
+    layout = Layout.default()
     out = {}
     for name in benchmark_names(profile):
         bench = prepare_benchmark(profile, name, layout)
@@ -47,7 +48,7 @@ def controls(context: dg.AssetExecutionContext, curation: CurationSettings) -> d
     from eval.control_videos import generate_controls
 
     profile = curation.load()
-    layout = EvalLayout.default()
+    layout = Layout.default()
     meta = {}
     for name in benchmark_names(profile):
         res = generate_controls(load_prepared(profile, name, layout), layout.systems_dir(name))
@@ -73,7 +74,7 @@ def runs(context: dg.AssetExecutionContext, curation: CurationSettings) -> dg.Ma
     from eval.systems import load_system
 
     profile = curation.load()
-    layout = EvalLayout.default()
+    layout = Layout.default()
     settings = eval_settings(profile, layout)
     summary = {}
     for key in context.partition_keys:
@@ -102,7 +103,7 @@ def runs(context: dg.AssetExecutionContext, curation: CurationSettings) -> dg.Ma
     return dg.MaterializeResult(metadata={"runs": dg.MetadataValue.json(summary), "config_hash": settings.hash})
 
 
-def leaderboard_frame(layout: EvalLayout) -> tuple[pd.DataFrame, pd.DataFrame, list]:
+def leaderboard_frame(layout: Layout) -> tuple[pd.DataFrame, pd.DataFrame, list]:
     """(latest rows, ranked aggregates with controls-flagged metrics marked, control outcomes)."""
     from eval.leaderboard.aggregate import aggregate, rank
     from eval.leaderboard.controls import evaluate_controls, flagged_metrics, mark_flagged
@@ -121,9 +122,9 @@ def leaderboard(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     share backbone and protocol version; metrics that fail their controls are flagged, not ranked."""
     from kling.atomic import write_parquet_atomic
 
-    layout = EvalLayout.default()
+    layout = Layout.default()
     rows, agg, outcomes = leaderboard_frame(layout)
-    path = write_parquet_atomic(agg, layout.root / "reports" / "leaderboard.parquet", {"runs": sorted(rows["run_id"].unique())})
+    path = write_parquet_atomic(agg, layout.reports / "leaderboard.parquet", {"runs": sorted(rows["run_id"].unique())})
     failed = [o.message for o in outcomes if o.status in ("fail", "missing")]
     return dg.MaterializeResult(metadata={
         "path": dg.MetadataValue.path(str(path)),
@@ -140,6 +141,6 @@ def dashboard() -> dg.MaterializeResult:
     """The static, self-contained HTML dashboard (opens offline in any browser)."""
     from eval.dashboard import build_dashboard
 
-    layout = EvalLayout.default()
-    path = build_dashboard(layout.store, layout.root / "reports" / "dashboard.html", assertions=layout.latest_assertions())
+    layout = Layout.default()
+    path = build_dashboard(layout.store, layout.reports / "dashboard.html", assertions=latest_assertions(layout))
     return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(path))})

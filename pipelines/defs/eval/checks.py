@@ -4,7 +4,8 @@ against the tracked baseline of their benchmark."""
 import dagster as dg
 from eval.leaderboard.regress import baseline_path, compare_to_baseline, load_tolerances
 from eval.leaderboard.store import load_rows, read_any
-from eval.runs import EvalLayout, benchmark_names
+from kling.paths import Layout
+from eval.runs import benchmark_names
 from pipelines.defs.curation.resources import CurationSettings
 from pipelines.defs.eval.assets import LEADERBOARD_KEY
 
@@ -18,7 +19,7 @@ def controls_ordered() -> dg.AssetCheckResult:
     identity, ...: a metric that fails its controls is flagged on the leaderboard and fails this check."""
     from eval.leaderboard.controls import evaluate_controls
 
-    outcomes = evaluate_controls(load_rows(EvalLayout.default().store, latest=True))
+    outcomes = evaluate_controls(load_rows(Layout.default().store, latest=True))
     bad = [o.message for o in outcomes if o.status in ("fail", "missing")]
     return dg.AssetCheckResult(passed=not bad, metadata={
         "violations": dg.MetadataValue.json(bad),
@@ -31,7 +32,7 @@ def controls_ordered() -> dg.AssetCheckResult:
 def no_regression(curation: CurationSettings) -> dg.AssetCheckResult:
     """The CI regression gate: every metric of every system within its tolerance of the tracked baseline
     (reports/baselines/<benchmark>.parquet); a benchmark without a baseline is reported, not failed."""
-    layout = EvalLayout.default()
+    layout = Layout.default()
     tolerances = load_tolerances(baseline_path("demo").parent / "tolerances.yaml")
     failures, compared, no_baseline = [], [], []
     for bench in benchmark_names(curation.load()):

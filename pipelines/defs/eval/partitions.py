@@ -7,12 +7,13 @@ there with `kling system import`). Reload the code location after adding a syste
 
 import dagster as dg
 
-from eval.runs import EvalLayout, benchmark_names, system_names
+from kling.paths import Layout
+from eval.runs import benchmark_names, system_names
 from kling.config import load_profile
 
 
 def _systems() -> list[str]:
-    layout = EvalLayout.default()
+    layout = Layout.default()
     names = {s for b in benchmark_names(load_profile()) for s in system_names(layout, b)}
     return sorted(names)
 

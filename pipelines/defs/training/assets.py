@@ -4,7 +4,7 @@ import time
 
 import dagster as dg
 
-from eval.runs import EvalLayout
+from kling.paths import Layout
 from kling.train.sync_expert import NotEnoughClips, train_sync_expert
 from pipelines.defs.curation.assets import SYNC_EXPERT_KEY, _refs
 from pipelines.defs.curation.resources import CurationSettings
@@ -16,11 +16,11 @@ def sync_expert(context: dg.AssetExecutionContext, curation: CurationSettings) -
     """SyncNet's architecture trained self-supervised on the kept clips: the demo profile's lip-sync
     evaluator (rows labelled syncnet-expert-demo) and the curation stage's lip-sync filter. Resumes from
     its last checkpoint; the same clips and seed give the same weights."""
-    from eval.sync.expert import TrainConfig
+    from kling.train.sync_expert import TrainConfig
 
     profile, refs = _refs(curation)
     cfg = TrainConfig(**profile.section("training").get("sync_expert", {}))
-    out = EvalLayout.default().expert_dir
+    out = Layout.default().sync_expert
     start = time.perf_counter()
     try:
         meta = train_sync_expert(curation.workspace(), refs, out, cfg)
