@@ -30,9 +30,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from kling.clock import FPS, SAMPLE_RATE
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CLIPS_DIR = REPO_ROOT.parent / "shared" / "data" / "clips"
-FPS = 25.0
 
 
 def default_clips(clips_dir: Path | None = None) -> list[Path]:
@@ -73,7 +74,7 @@ def decode_once(path: Path) -> dict:
         frames = sum(len(chunk) for chunk in iter_frames(path, fps=FPS))
         audio = read_audio(path)
     return {"wall_s": t.wall, "cpu_s": t.cpu, "frames": frames,
-            "audio_s": None if audio is None else len(audio) / 16000}
+            "audio_s": None if audio is None else len(audio) / SAMPLE_RATE}
 
 
 def curate_once(path: Path, profile) -> dict:

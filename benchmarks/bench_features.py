@@ -44,7 +44,7 @@ class Setup:
         from eval.fvd.fvd import load_extractor as load_fvd
         from tests.support.fvd import write_i3d_weights
         from eval.identity.backbones import load_backbone
-        from eval.identity.evaluate import shot_aware_tracks
+        from kling.perception.faces.tracks import shot_aware_tracks
         from kling.perception.sync.pipeline import SyncEvaluator
         from tests.support.sync import write_official_format_weights
         from kling.perception.faces.detect import load_detector
@@ -67,7 +67,7 @@ class Setup:
         from eval.fid.sources import FIDFrameConsumer
         from eval.fvd.fvd import FVDClipConsumer
         from eval.identity.evaluate import identity_consumer
-        from kling.perception.sync.audio import SAMPLE_RATE
+        from kling.clock import SAMPLE_RATE
         from eval.temporal.framestats import FrameStatsConsumer
         from kling.io.audio import read_audio
 

@@ -32,7 +32,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_curation import DEFAULT_CLIPS_DIR, FPS, default_clips, load_text, machine_state  # noqa: E402
+from bench_curation import DEFAULT_CLIPS_DIR, default_clips, load_text, machine_state  # noqa: E402
+from kling.clock import FPS, SAMPLE_RATE  # noqa: E402
 
 STEPS = ["normalise", "shots", "face_tracks", "speech", "quality"]
 MARK = "BENCH_MEMORY_RESULT "
@@ -53,7 +54,7 @@ def make_repeated(src: Path, dst: Path, n_frames: int | None, max_side: int | No
     single = n_frames is None
     n_frames = 2**62 if single else n_frames
     t0 = time.perf_counter()
-    with VideoWriter(dst, fps=FPS, sample_rate=None if audio is None else 16000, crf=crf, preset=preset) as w:
+    with VideoWriter(dst, fps=FPS, sample_rate=None if audio is None else SAMPLE_RATE, crf=crf, preset=preset) as w:
         while written < n_frames:
             pass_frames = 0
             for chunk in iter_frames(src, fps=FPS, max_side=max_side):
@@ -66,7 +67,7 @@ def make_repeated(src: Path, dst: Path, n_frames: int | None, max_side: int | No
             if pass_frames == 0:
                 raise RuntimeError(f"{src}: no frame decoded")
             if audio is not None:  # the audio of exactly the frames of this pass, so A/V stay aligned
-                w.write_audio(fit_length(audio, samples_for_frames(pass_frames, FPS, 16000)))
+                w.write_audio(fit_length(audio, samples_for_frames(pass_frames, FPS, SAMPLE_RATE)))
             passes += 1
             if single:
                 break
@@ -219,7 +220,7 @@ def compare(short: dict, long: dict, short_s: float, long_s: float) -> dict:
     }
 
 
-AUDIO_KIB_PER_S = 16000 * 4 / 1024  # one float32 copy of the 16 kHz mono track: 62.5 KiB per video-second
+AUDIO_KIB_PER_S = SAMPLE_RATE * 4 / 1024  # one float32 copy of the 16 kHz mono track: 62.5 KiB per video-second
 
 
 def verdict(growth_mib_per_min: float | None, frame_kib_per_s: float, flat_mib_per_min: float) -> str:

@@ -33,6 +33,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+from kling.clock import FPS, SAMPLE_RATE, SAMPLES_PER_FRAME  # noqa: E402
 
 
 def _kling_cmd() -> list[str]:
@@ -78,12 +79,12 @@ def reference_demo(oracle, weights: Path, video: Path, work: Path, batch_size: i
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     k = 0
-    for chunk in iter_frames(video, fps=25.0):  # what `ffmpeg -i video -f image2 %06d.jpg` does
+    for chunk in iter_frames(video, fps=FPS):  # what `ffmpeg -i video -f image2 %06d.jpg` does
         for f in chunk.frames:
             k += 1
             cv2.imwrite(str(tmp / f"{k:06d}.jpg"), cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
     audio = read_audio(video)
-    wavfile.write(tmp / "audio.wav", 16000, np.clip(np.rint(audio * 32768), -32768, 32767).astype(np.int16))
+    wavfile.write(tmp / "audio.wav", SAMPLE_RATE, np.clip(np.rint(audio * 32768), -32768, 32767).astype(np.int16))
     opt = types.SimpleNamespace(tmp_dir=str(tmp), batch_size=batch_size, vshift=15)
     with contextlib.redirect_stdout(io.StringIO()):
         offset, conf, minval = inst.evaluate(opt)
@@ -106,11 +107,11 @@ def make_cropped_clips(work: Path, n: int, seconds: float) -> list[Path]:
     from tests.support.sync import draw_face_frames, synthetic_speech
     from kling.io.encode import write_video
 
-    frames = int(seconds * 25)
+    frames = int(seconds * FPS)
     paths = []
     for i in range(n):
         audio, env = synthetic_speech(frames, seed=10 + i)
-        paths.append(write_video(work / f"crop{i}.mp4", draw_face_frames(env, seed=10 + i), fps=25, audio=audio))
+        paths.append(write_video(work / f"crop{i}.mp4", draw_face_frames(env, seed=10 + i), fps=FPS, audio=audio))
     return paths
 
 
@@ -126,12 +127,12 @@ def make_full_clip(work: Path, seconds: float, size: int = 512) -> Path:
     man = generate_corpus(work / "demo", clip_ids=["ava_talk"])
     src = man.path("ava_talk")
     frames, audio = read_frames(src), read_audio(src)
-    n = int(seconds * 25)
+    n = int(seconds * FPS)
     idx = np.arange(n) % (2 * len(frames))
     idx = np.where(idx < len(frames), idx, 2 * len(frames) - 1 - idx)  # play forward then backward
     big = (cv2.resize(frames[i], (size, size), interpolation=cv2.INTER_CUBIC) for i in idx)
-    aud = np.concatenate([audio, audio[::-1]])[: n * 640]
-    return write_video(work / "full512.mp4", big, fps=25, audio=aud)
+    aud = np.concatenate([audio, audio[::-1]])[: n * SAMPLES_PER_FRAME]
+    return write_video(work / "full512.mp4", big, fps=FPS, audio=aud)
 
 
 def main() -> None:

@@ -20,6 +20,7 @@ import yaml
 
 from eval.benchmarks import DURATION_CLASSES, VIDEO_EXTS, Benchmark, Case, duration_class_for
 from kling.atomic import atomic_write_bytes
+from kling.clock import FPS, SAMPLE_RATE
 from kling.io.audio import fit_length, read_audio, samples_for_frames
 from kling.io.decode import iter_frames
 from kling.io.encode import VideoWriter, write_wav
@@ -28,8 +29,6 @@ from kling.paths import repo_root
 
 log = logging.getLogger(__name__)
 
-SAMPLE_RATE = 16000
-FPS = 25.0
 DEMO_RECIPE = repo_root() / "datasets" / "benchmarks" / "demo.yaml"
 DEFAULT_INSTRUCTION = "A person talks to the camera."
 

@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from kling.atomic import atomic_write_bytes
+from kling.clock import SAMPLE_RATE
 from kling.hashing import config_hash
 
 SPEC_VERSION = "benchmark_spec/1"
@@ -288,7 +289,7 @@ def _check_media(audio: Path, gt: Path | None, dclass: str, dur: float | None, b
     if samples is None or samples.size == 0:
         bad("audio", f"no audio stream in {audio.name}")
         return dur
-    length = samples.size / 16000.0
+    length = samples.size / SAMPLE_RATE
     _, lo, hi = DURATION_CLASSES[dclass]
     if not lo < length <= hi:
         bad("duration_class", f"{dclass!r} needs audio in ({lo:g}, {hi:g}] s but {audio.name} lasts {length:.1f} s")

@@ -26,6 +26,7 @@ from eval.benchmark_recipes import read_image
 from eval.benchmarks import Benchmark, Case
 from eval.leaderboard.controls import AUDIO_SHIFTED, GROUND_TRUTH, OTHER_IDENTITY, STILL_REFERENCE
 from eval.systems import SystemDescriptor, load_system, write_descriptor, SystemSpecError
+from kling.clock import FPS, SAMPLE_RATE
 from kling.hashing import config_hash, file_sha256
 from kling.io.audio import fit_length, read_audio, samples_for_frames
 from kling.io.decode import iter_frames
@@ -35,7 +36,6 @@ from kling.io.errors import MediaError
 log = logging.getLogger(__name__)
 
 CONTROLS_VERSION = "controls/1"
-SAMPLE_RATE = 16000
 CHUNK = 64
 
 
@@ -113,7 +113,7 @@ def _shifted(audio: np.ndarray, shift_s: float) -> np.ndarray:
     return np.concatenate([np.zeros(lag, np.float32), audio])[: audio.size] if lag > 0 else audio[-lag:]
 
 
-def generate_controls(benchmark: Benchmark, out_root: str | Path, shift_s: float = 0.5, fps: float = 25.0,
+def generate_controls(benchmark: Benchmark, out_root: str | Path, shift_s: float = 0.5, fps: float = float(FPS),
                       force: bool = False, preset: str = "fast") -> ControlsResult:
     """Write the four control systems under `out_root/<control name>/` (videos + system.yaml).
 

@@ -1,10 +1,13 @@
 """Evaluation runs from a profile (no Dagster here): benchmarks prepared into the data layout
-(kling.paths.Layout), settings, and the fingerprint that lets an unchanged run be skipped."""
+(kling.paths.Layout), settings, the fingerprint that lets an unchanged run be skipped, one run of a system
+(`run_system`), and the leaderboard and dashboard written from the run store."""
 
 from __future__ import annotations
 
 import dataclasses
+import time
 from pathlib import Path
+from typing import Any, Callable
 
 from eval.benchmarks import Benchmark, load_benchmark
 from eval.suite import EvalSettings
@@ -38,7 +41,19 @@ def _benchmark_entries(profile: Profile) -> list:
     # Without an explicit list, the demo corpus profile evaluates the demo benchmark; a folder of the
     # user's videos evaluates nothing until benchmarks are named.
     default = ["demo"] if profile.uses_demo_corpus else []
-    return list(profile.section("eval").get("benchmarks", default))
+    entries = list(profile.section("eval").get("benchmarks", default))
+    if profile.uses_demo_corpus:
+        return entries
+    # A folder source has no demo corpus: its `demo` entry (a copied demo profile) is the benchmark built from
+    # the folder's clips as `kling benchmark from-clips` builds it, under its own name so that it never mixes
+    # with the demo's benchmark, systems or leaderboard rows.
+    return [_folder_entry(profile) if e == "demo" else e for e in entries]
+
+
+def _folder_entry(profile: Profile) -> dict:
+    name = f"clips_{profile.name}"
+    return {"name": name, "spec": str(Layout.default().benchmark_dir(name) / SPEC_NAME),
+            "from_clips": str(profile.source_dir())}
 
 
 def benchmark_names(profile: Profile) -> list[str]:
@@ -54,6 +69,8 @@ def prepare_benchmark(profile: Profile, name: str, layout: Layout) -> Benchmark:
     """Build the demo benchmark from the demo corpus into the layout, or load a spec the profile names
     (`benchmarks: [{name: hdtf, spec: /path/to/benchmark.yaml}]`), checking that its files exist."""
     entry = _entries(profile)[name]
+    if isinstance(entry, dict) and entry.get("from_clips"):
+        return _clips_benchmark(name, Path(entry["from_clips"]), layout)
     if isinstance(entry, dict):
         return load_benchmark(Path(entry["spec"]).expanduser(), check_files=True)
     if name != "demo":
@@ -64,6 +81,20 @@ def prepare_benchmark(profile: Profile, name: str, layout: Layout) -> Benchmark:
     manifest = CorpusManifest.load(profile.source_dir())
     long_classes = profile.section("eval").get("demo_long_classes")
     return build_demo_benchmark(manifest, layout.benchmark_dir(name), long_classes=long_classes)
+
+
+def _clips_benchmark(name: str, folder: Path, layout: Layout) -> Benchmark:
+    """The benchmark of a folder source's `demo` entry: one case per clip of the folder (eval.benchmark_recipes
+    .build_clip_benchmark, as `kling benchmark from-clips`): every video of the folder (its top level), kept
+    by curation or not; clips it cannot use are logged with the reason and listed in the spec's recipe."""
+    import logging
+
+    from eval.benchmark_recipes import build_clip_benchmark
+
+    log = logging.getLogger(__name__)
+    log.info("benchmark %s: the profile's source is the folder %s, not the demo corpus: its `demo` entry is built "
+             "from that folder's clips (as `kling benchmark from-clips`)", name, folder)
+    return build_clip_benchmark(folder, layout.benchmark_dir(name), name=name).benchmark  # logs each skipped clip
 
 
 def load_prepared(profile: Profile, name: str, layout: Layout) -> Benchmark:
@@ -118,3 +149,87 @@ def stored_run(layout: Layout, benchmark: str, system: str, fingerprint: str) ->
     mine = [p for p in run_files(layout.store) if (run_metadata(p).get("benchmark"), run_metadata(p).get("system")) == (benchmark, system)]
     latest = max(mine, key=lambda p: p.stat().st_mtime_ns, default=None)
     return latest if latest is not None and run_metadata(latest).get("fingerprint") == fingerprint else None
+
+
+@dataclasses.dataclass(frozen=True)
+class RunOutcome:
+    """What run_system did for one (benchmark, system): "written" (a new run file), "unchanged" (the stored
+    run `path` was made from the same inputs) or "no_system" (no such system folder for this benchmark)."""
+
+    benchmark: str
+    system: str
+    status: str
+    path: Path | None = None
+    rows: int = 0
+    unavailable: int = 0
+    seconds: float = 0.0
+
+    def summary(self) -> Any:
+        """The run as the eval/runs asset reports it in its metadata."""
+        if self.status == "no_system":
+            return "no such system for this benchmark"
+        if self.status == "unchanged":
+            return {"unchanged": str(self.path)}
+        return {"rows": self.rows, "unavailable": self.unavailable, "seconds": self.seconds, "file": str(self.path)}
+
+
+def run_system(profile: Profile, layout: Layout, benchmark: str, system: str, settings: EvalSettings | None = None,
+               progress: Callable[[str], None] | None = None) -> RunOutcome:
+    """Evaluate `system` on `benchmark` (every metric, every configured backbone, per case) and write the run
+    to the store with its failed assertions beside it; a run whose fingerprint matches the latest stored
+    run of the pair is not redone. `settings` defaults to eval_settings(profile, layout)."""
+    from eval.adherence.score import write_assertions_parquet
+    from eval.leaderboard.schema import RunContext
+    from eval.leaderboard.store import write_run
+    from eval.suite import evaluate_system
+    from eval.systems import load_system
+
+    if system not in system_names(layout, benchmark):
+        return RunOutcome(benchmark, system, "no_system")
+    settings = settings if settings is not None else eval_settings(profile, layout)
+    start = time.perf_counter()
+    bench = load_prepared(profile, benchmark, layout)
+    system_dir = layout.systems_dir(benchmark) / system
+    fingerprint = run_fingerprint(bench, system_dir, settings)
+    previous = stored_run(layout, benchmark, system, fingerprint)
+    if previous is not None:
+        return RunOutcome(benchmark, system, "unchanged", previous)
+    ctx = RunContext.new(system, benchmark, settings.hash, checkpoint=settings.sync_expert_dir or "")
+    result = evaluate_system(bench, load_system(system_dir), settings, ctx, progress=progress)
+    path = write_run(result.rows, layout.store, {"settings": settings, "spec_hash": bench.spec_hash(), "fingerprint": fingerprint})
+    write_assertions_parquet(result.adherence, layout.assertions_path(path),
+                             metadata={"run_id": ctx.run_id, "system": system, "benchmark": benchmark})
+    status = result.rows.column("status").to_pylist()
+    return RunOutcome(benchmark, system, "written", path, len(status), status.count("unavailable"),
+                      round(time.perf_counter() - start, 1))
+
+
+LEADERBOARD_FILE = "leaderboard.parquet"  # under layout.reports
+DASHBOARD_FILE = "dashboard.html"
+
+
+@dataclasses.dataclass(frozen=True)
+class LeaderboardOutcome:
+    path: Path
+    rows: Any  # the latest rows per (benchmark, system), a DataFrame
+    table: Any  # the ranked aggregates (eval.leaderboard.aggregate.rank_table)
+    outcomes: list  # every control outcome
+
+
+def write_leaderboard(layout: Layout) -> LeaderboardOutcome:
+    """The ranked leaderboard of the latest run of every (benchmark, system), written to the reports."""
+    from eval.leaderboard.aggregate import rank_table
+    from eval.leaderboard.store import load_rows
+    from kling.atomic import write_parquet_atomic
+
+    rows = load_rows(layout.store, latest=True)
+    table, outcomes = rank_table(rows)
+    path = write_parquet_atomic(table, layout.reports / LEADERBOARD_FILE, {"runs": sorted(rows["run_id"].unique())})
+    return LeaderboardOutcome(path, rows, table, outcomes)
+
+
+def write_dashboard(layout: Layout) -> Path:
+    """The static HTML dashboard over the run store, with the latest runs' failed assertions."""
+    from eval.dashboard import build_dashboard
+
+    return build_dashboard(layout.store, layout.reports / DASHBOARD_FILE, assertions=latest_assertions(layout))

@@ -6,6 +6,10 @@ Every metric is attempted with every configured backbone: a backbone whose weigh
 `unavailable` rows carrying the reason and the fetch command, never silently nothing, and numbers from
 different backbones are kept apart by the backbone columns. Missing or broken outputs of the system are
 reported per case by eval.systems.check_system and never silently dropped.
+
+A run can be split by cases across workers: each evaluates its share (`evaluate_cases`), the partials merge
+(`merge_partials`) and `finish` gives exactly the rows one worker would have written (the runtime that
+places the workers is not here).
 """
 
 from __future__ import annotations
@@ -65,20 +69,22 @@ def _identity_backbones(settings: EvalSettings) -> list[Any]:
 
 
 def evaluate_case(video: Path, case, sync_evals, id_backbones, detector, settings: EvalSettings,
-                  distribution=None):
+                  distribution=None, rank: int | None = None):
     """Partial leaderboard rows of one case's video (all metrics, all backbones), and its adherence result
     (whose failed assertions are kept beside the run) or None.
 
     Two decodes: shots and face tracks in one, then lip sync (every backbone), identity (every backbone) and
     the frames `distribution` (an eval.temporal.suite.DistributionSuite) needs, all fed from the other
-    (kling.io.frames.decode_once); the audio track is read once for every sync backbone."""
+    (kling.io.frames.decode_once); the audio track is read once for every sync backbone. `rank` (the case's
+    position in the benchmark) orders the video's place in `distribution`'s pooled features."""
     from eval.adherence.score import evaluate_adherence
     from kling.io.frames import decode_once
-    from eval.identity.evaluate import identity_consumer, shot_aware_tracks
-    from kling.perception.sync.audio import SAMPLE_RATE
+    from eval.identity.evaluate import identity_consumer
+    from kling.perception.faces.tracks import shot_aware_tracks
+    from kling.clock import SAMPLE_RATE
     from kling.io.audio import read_audio
 
-    tracks = shot_aware_tracks(video, detector)
+    tracks = shot_aware_tracks(video, detector)  # the same table `kling eval sync/identity/adherence` compute
     scored = any(ev.backbone is not None for _, ev in sync_evals)  # unavailable backbones need no audio
     samples = read_audio(video, sample_rate=SAMPLE_RATE) if scored else None
     refs = [str(r) for r in case.reference]
@@ -90,7 +96,7 @@ def evaluate_case(video: Path, case, sync_evals, id_backbones, detector, setting
         consumers |= distribution.consumers(video)
     out = decode_once(video, consumers, chunk_size=32)
     if distribution is not None:
-        distribution.add(video, out)
+        distribution.add(video, out, rank)
     rows: list[dict] = []
     for name, _ in sync_evals:
         rows += out[f"sync.{name}"].leaderboard_rows(clip_id=case.id)
@@ -110,39 +116,108 @@ class SystemEvaluation:
     adherence: list  # eval.adherence.score.AdherenceResult per case: their failed assertions go to Parquet
 
 
+@dataclasses.dataclass
+class CaseEvaluation:
+    """One case's share of a run: its output_ok row, its metric rows and its adherence result (or None)."""
+
+    rank: int  # the case's position in the benchmark: merged results are put back in this order
+    check: list[dict]
+    rows: list[dict] = dataclasses.field(default_factory=list)
+    adherence: Any = None
+
+
+@dataclasses.dataclass
+class PartialEvaluation:
+    """Some of a benchmark's cases evaluated for one system: one worker's share of a run (`evaluate_cases`).
+
+    Partials of disjoint case sets merge (`merge`, `merge_partials`) into what one worker evaluating all of
+    them holds: per-case rows are per case and are put back in benchmark order; the set-level metrics (FID,
+    FVD, their windows, drift across videos) pool per-video state in that same order
+    (eval.temporal.suite.DistributionSuite.merge). `finish` then gives the single-worker run's rows, bit
+    for bit. Per-video results (sync, identity, adherence) need no merge of their own."""
+
+    benchmark: str
+    system: str
+    settings_hash: str
+    cases: dict[str, CaseEvaluation]
+    distribution: Any = None  # eval.temporal.suite.DistributionSuite; None while no case had a readable video
+
+    def merge(self, other: "PartialEvaluation") -> "PartialEvaluation":
+        """Fold `other` into this partial (returns self)."""
+        mine, theirs = (self.benchmark, self.system, self.settings_hash), (other.benchmark, other.system, other.settings_hash)
+        if mine != theirs:
+            raise ValueError(f"cannot merge evaluations of different runs: {mine} vs {theirs}")
+        both = self.cases.keys() & other.cases.keys()
+        if both:
+            raise ValueError(f"cases evaluated in both parts being merged: {sorted(both)}")
+        self.cases.update(other.cases)
+        if other.distribution is not None:
+            self.distribution = (other.distribution if self.distribution is None
+                                 else self.distribution.merge(other.distribution))
+        return self
+
+    def finish(self, benchmark: Benchmark, ctx: RunContext) -> SystemEvaluation:
+        """The run's rows once every case of `benchmark` is in (the reference set is decoded here, once)."""
+        missing = [c for c in benchmark.case_ids if c not in self.cases]
+        if missing or benchmark.name != self.benchmark:
+            raise ValueError(f"evaluation of {self.system} on {self.benchmark} lacks cases {missing} of "
+                             f"benchmark {benchmark.name}")
+        cases = sorted(self.cases.values(), key=lambda c: c.rank)
+        rows = [r for c in cases for r in c.check] + [r for c in cases for r in c.rows]
+        if self.distribution is not None:
+            rows += self.distribution.rows(_ground_truth(benchmark))
+        return SystemEvaluation(complete_rows(rows, ctx), [c.adherence for c in cases if c.adherence is not None])
+
+
+def merge_partials(parts: list[PartialEvaluation]) -> PartialEvaluation:
+    """Workers' partials of one run folded into the first (which is returned); finish it for the rows."""
+    if not parts:
+        raise ValueError("nothing to merge")
+    merged = parts[0]
+    for p in parts[1:]:
+        merged.merge(p)
+    return merged
+
+
 def evaluate_system(benchmark: Benchmark, system: System, settings: EvalSettings, ctx: RunContext,
                     progress=None) -> SystemEvaluation:
     """Every case of `benchmark` for `system`, every metric and backbone."""
-    from kling.perception.faces.tracks import FaceTrackConfig, detector_for
+    return evaluate_cases(benchmark, system, settings, progress=progress).finish(benchmark, ctx)
 
-    report = check_system(system, benchmark)
-    rows: list[dict] = list(report.to_rows())
-    adherence = []
+
+def evaluate_cases(benchmark: Benchmark, system: System, settings: EvalSettings, cases: list[str] | None = None,
+                   progress=None) -> PartialEvaluation:
+    """`cases` (ids; default every case) of `benchmark` for `system`, every metric and backbone: a worker's
+    share of a run, to merge with the other workers' (merge_partials) and finish."""
+    from kling.perception.faces.detect import load_detector
+
+    ranks = {c: i for i, c in enumerate(benchmark.case_ids)}
+    ids = benchmark.case_ids if cases is None else list(dict.fromkeys(cases))
+    report = check_system(system, dataclasses.replace(benchmark, cases=[benchmark.case(c) for c in ids]))
+    part = PartialEvaluation(benchmark.name, system.name, settings.hash,
+                             {o.case_id: CaseEvaluation(ranks[o.case_id], [row])
+                              for o, row in zip(report.cases, report.to_rows())})
     sync_evals = _sync_evaluators(settings)
     id_backbones = _identity_backbones(settings)
-    detector = detector_for(FaceTrackConfig(detector=settings.detector))
-    distribution = _distribution_suite(benchmark, report, settings)
+    detector = load_detector(settings.detector)
+    distribution = part.distribution = _distribution_suite(benchmark, report, settings)
     for out in report.cases:
         if out.status != "ok":
             continue  # reported by the output_ok rows of check_system
-        case = benchmark.case(out.case_id)
+        case, done = benchmark.case(out.case_id), part.cases[out.case_id]
         try:
-            case_rows, case_adherence = evaluate_case(Path(out.path), case, sync_evals, id_backbones, detector,
-                                                      settings, distribution)
-            rows += case_rows
-            adherence += [case_adherence] if case_adherence is not None else []
+            done.rows, done.adherence = evaluate_case(Path(out.path), case, sync_evals, id_backbones, detector,
+                                                      settings, distribution, done.rank)
         except MediaError as exc:
             log.warning("%s/%s: %s", system.name, case.id, exc)
             if distribution is not None:
-                distribution.skip(out.path, exc)
-            rows.append({"clip_id": case.id, "metric": "evaluated", "value": 0.0, "higher_is_better": True,
-                         "backbone": "kling.io", "protocol_version": "suite/1", "status": "unavailable",
-                         "reason": f"{exc.reason}: {exc}"})
+                distribution.skip(out.path, exc, done.rank)
+            done.rows = [{"clip_id": case.id, "metric": "evaluated", "value": 0.0, "higher_is_better": True,
+                          "backbone": "kling.io", "protocol_version": "suite/1", "status": "unavailable",
+                          "reason": f"{exc.reason}: {exc}"}]
         if progress:
             progress(case.id)
-    if distribution is not None:
-        rows += distribution.rows(_ground_truth(benchmark))
-    return SystemEvaluation(complete_rows(rows, ctx), adherence)
+    return part
 
 
 def _ground_truth(benchmark: Benchmark) -> list:
@@ -152,7 +227,8 @@ def _ground_truth(benchmark: Benchmark) -> list:
 def _distribution_suite(benchmark: Benchmark, report, settings: EvalSettings):
     """FID and FVD of the system's videos against the benchmark's ground-truth videos (whole set and per
     time window, with drift), plus per-clip sharpness drift, appearance consistency and transitions; None
-    when the settings leave them out or the system has no readable video."""
+    when the settings leave them out or none of the cases in `report` has a readable video (a worker's share
+    may have none: the merge takes the other workers' suites)."""
     from eval.temporal.suite import DistributionSuite, SuiteConfig
 
     if not settings.distribution or not any(o.status == "ok" for o in report.cases):

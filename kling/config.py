@@ -9,10 +9,24 @@ from typing import Any
 
 import yaml
 
+from kling.clock import FPS, SAMPLE_RATE
 from kling.hashing import config_hash
 from kling.paths import Layout
 
 PROFILES_DIR = Path(__file__).resolve().parent / "profiles"
+# Profile keys that would set the media clock (kling.clock). They are not settings: curation normalises to this
+# clock and every later step and metric protocol assumes it, so another value would change every number
+# silently. A profile may repeat the clock's value (older copies did) but not change it.
+CLOCK_KEYS = {
+    ("normalise", "fps"): (FPS, "fps"),
+    ("normalise", "sample_rate"): (SAMPLE_RATE, "Hz"),
+    ("faces", "fps"): (FPS, "fps"),
+    ("quality", "fps"): (FPS, "fps"),
+}
+
+
+class ProfileError(ValueError):
+    """A profile that cannot be used as written (the message names the file, the key and why)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,4 +67,21 @@ def load_profile(name_or_path: str | os.PathLike | None = None) -> Profile:
         known = ", ".join(p.stem for p in sorted(PROFILES_DIR.glob("*.yaml")))
         raise FileNotFoundError(f"no profile {ref!r} (known: {known}; or give a path to a YAML file)")
     raw = yaml.safe_load(path.read_text()) or {}
+    check_clock(raw, path)
     return Profile(name=str(raw.get("profile", path.stem)), raw=raw, origin=path)
+
+
+def check_clock(raw: dict[str, Any], origin: Path | str = "<profile>") -> None:
+    """Raise ProfileError when a profile sets a clock key (CLOCK_KEYS) to anything but the clock's value."""
+    for (section, key), (value, unit) in CLOCK_KEYS.items():
+        block = raw.get(section)
+        if not isinstance(block, dict) or key not in block:
+            continue
+        given = block[key]
+        if type(given) in (int, float) and given == value:  # bool is no number here (True == 1)
+            continue
+        raise ProfileError(
+            f"{origin}: {section}.{key} is {given!r}, but the media clock is fixed at {value} {unit} (kling.clock): "
+            f"curation normalises every clip to it and every later step and metric protocol (SyncNet's Sync-C/D, "
+            f"CSIM, FID/FVD, drift) reads that timeline, so another value would change every number silently. "
+            f"Remove the key.")

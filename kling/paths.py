@@ -96,6 +96,8 @@ class Layout:
         """Failed prompt-adherence assertions of a run, kept beside it (outside the run store's glob)."""
         return self.root / "assertions" / Path(run_file).relative_to(self.store)
 
+    llm_cache = property(lambda self: self.root / "llm_cache", doc="validated LLM replies (kling.llm.cache)")
+
     @property
     def reports(self) -> Path:
         return self.root / "reports"

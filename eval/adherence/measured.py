@@ -32,6 +32,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from kling.clock import FPS
+
 THRESHOLDS: dict = {
     "version": "adherence-measured-v1",
     "median_frames": 5,
@@ -95,7 +97,7 @@ class VideoSignals:
         return slice(a, max(a, b))
 
 
-def signals_from_tracks(tracks: pd.DataFrame, n_frames: int, width: int, height: int, fps: float = 25.0,
+def signals_from_tracks(tracks: pd.DataFrame, n_frames: int, width: int, height: int, fps: float = float(FPS),
                         speech: np.ndarray | None = None, speech_reason: str | None = None) -> VideoSignals:
     """Build VideoSignals from a face-track table (columns of kling.perception.faces.tracks)."""
     from kling.perception.faces.pose import head_pose
@@ -299,17 +301,15 @@ def check(sig: VideoSignals, kind: str, value: str, start_s: float, end_s: float
 
 
 def video_signals(video, face_tracks: pd.DataFrame | None = None, detector="auto", with_speech: bool = True,
-                  fps: float = 25.0) -> VideoSignals:
+                  fps: float = float(FPS)) -> VideoSignals:
     """Signals of a video file: face tracks (computed when not given), head pose and voice activity."""
     from kling.io.probe import probe
 
     info = probe(video)
-    if face_tracks is None:
-        from kling.perception.faces.detect import load_detector
-        from kling.perception.faces.tracks import FaceTrackConfig, compute_face_tracks
+    if face_tracks is None:  # the table lip sync and identity read too: split at scene cuts
+        from kling.perception.faces.tracks import FaceTrackConfig, shot_aware_tracks
 
-        det = load_detector(detector) if isinstance(detector, str) else detector
-        face_tracks = compute_face_tracks(video, detector=det, config=FaceTrackConfig(fps=fps)).tracks
+        face_tracks = shot_aware_tracks(video, detector, config=FaceTrackConfig(fps=fps))
     n_frames = max(int(round(info.duration_s * fps)), int(face_tracks["frame"].max()) + 1 if len(face_tracks) else 0)
     speech, reason = None, None
     if with_speech:

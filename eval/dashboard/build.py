@@ -19,8 +19,8 @@ from typing import Any
 import pandas as pd
 
 from eval.dashboard import charts
-from eval.leaderboard.aggregate import RANK_GROUP, aggregate, rank
-from eval.leaderboard.controls import evaluate_controls, flagged_metrics, is_control, mark_flagged
+from eval.leaderboard.aggregate import RANK_GROUP, aggregate, rank_table
+from eval.leaderboard.controls import control_mask, without_controls
 from eval.leaderboard.schema import AGGREGATE, WHOLE
 from eval.leaderboard.store import default_root, load_rows
 from kling.atomic import atomic_write_bytes
@@ -57,10 +57,7 @@ def metric_label(r: Any) -> str:
 
 def dashboard_tables(rows: pd.DataFrame) -> tuple[pd.DataFrame, list]:
     """Ranked aggregates with `flagged`, and every control outcome."""
-    outcomes = evaluate_controls(rows)
-    bad = [o for o in outcomes if o.status in ("fail", "missing")]
-    agg = mark_flagged(aggregate(rows), bad)
-    agg = rank(agg, flagged_metrics(bad))
+    agg, outcomes = rank_table(rows)
     agg["label"] = agg.apply(metric_label, axis=1) if len(agg) else []
     return agg, outcomes
 
@@ -95,7 +92,7 @@ def _pivot_table(agg: pd.DataFrame, cls: str) -> str:
 def _leaderboard_html(agg: pd.DataFrame) -> str:
     out = []
     for bench, g in agg.groupby("benchmark", sort=True):
-        pub = g[~g["system"].map(is_control).astype(bool) & ~g["flagged"].astype(bool)]
+        pub = without_controls(g[~g["flagged"].astype(bool)])
         out.append(f'<h3 data-benchmark="{html.escape(bench)}">{html.escape(bench)}</h3>')
         out.append(_pivot_table(pub, "leaderboard") if len(pub) else "<p>No published metric.</p>")
         out.append("<p class='note'>Mean over cases [95% bootstrap interval] #rank/of; ranks only among rows "
@@ -104,7 +101,7 @@ def _leaderboard_html(agg: pd.DataFrame) -> str:
 
 
 def _controls_html(agg: pd.DataFrame, outcomes: list) -> str:
-    ctl = agg[agg["system"].map(is_control).astype(bool)]
+    ctl = agg[control_mask(agg["system"])]
     out = []
     for bench, g in ctl.groupby("benchmark", sort=True):
         out.append(f"<h3>{html.escape(bench)}</h3>" + _pivot_table(g, "controls"))

@@ -11,7 +11,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from eval.leaderboard.controls import is_control
+from eval.leaderboard.controls import control_mask
 from eval.leaderboard.schema import AGGREGATE, WHOLE
 
 _WINDOW = re.compile(r"^\s*(-?[0-9.]+)\s*-\s*(-?[0-9.]+)\s*s?\s*$")
@@ -26,7 +26,7 @@ def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
 def metric_chart(agg: pd.DataFrame, metric_label: str) -> dict[str, Any]:
     """Points with bootstrap-interval bars per benchmark and system; controls in their own colour."""
     d = agg.assign(row=agg["benchmark"] + " · " + agg["system"],
-                   kind=np.where(agg["system"].map(is_control).astype(bool), "control", "system"))
+                   kind=np.where(control_mask(agg["system"]), "control", "system"))
     data = alt.Data(values=_records(d[["row", "kind", "value", "ci_low", "ci_high", "n", "system", "benchmark"]]))
     base = alt.Chart(data).encode(y=alt.Y("row:N", title=None, sort=None))
     bars = base.mark_rule().encode(x=alt.X("ci_low:Q", title=metric_label, scale=alt.Scale(zero=False)), x2="ci_high:Q",

@@ -26,6 +26,7 @@ from eval.fid.frechet import frechet_distance_features
 from eval.fid.inception import BACKBONE, WEIGHT_NAME
 from eval.fid.result import OK, DistanceResult, unavailable
 from eval.fid.sources import FRAME_STRIDE, FIDFrameConsumer, VideoFeatures, image_features
+from kling.clock import FPS
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,7 @@ def protocol(resize: str = "bilinear", frame_stride: int = FRAME_STRIDE) -> dict
         raise ValueError("frame_stride must be >= 1")
     return {
         "name": PROTOCOL_NAME, "backbone": BACKBONE, "layer": "pool3", "dim": 2048, "resize": resize,
-        "input": "RGB uint8 / 255 (PIL convert('RGB') for image files)", "video_fps": 25.0,
+        "input": "RGB uint8 / 255 (PIL convert('RGB') for image files)", "video_fps": float(FPS),
         "video_frame_stride": frame_stride, "statistics": "float64 mean, unbiased covariance",
         "min_samples": MIN_SAMPLES, "version": f"{PROTOCOL_NAME}/{resize}/s{frame_stride}",
     }

@@ -13,10 +13,10 @@ import numpy as np
 
 from eval.fid.cache import FeatureCache, content_sha256
 from eval.fid.features import InceptionExtractor, read_image
+from kling.clock import FPS
 
 KIND = "inception_pool3"
 FRAME_STRIDE = 5
-FPS = 25.0
 
 
 @dataclass
@@ -85,7 +85,7 @@ class FIDFrameConsumer:
             raise ValueError("stride must be >= 1")
         self.extractor, self.stride = extractor, stride
         self.cache = cache or FeatureCache(enabled=False)
-        self.key = self.cache.key(KIND, content_sha256(video), _spec(extractor, {"fps": FPS, "stride": stride}))
+        self.key = self.cache.key(KIND, content_sha256(video), _spec(extractor, {"fps": float(FPS), "stride": stride}))
         self.cached = self.cache.get(KIND, self.key)
         self.needs_frames = self.cached is None
         self._buf: list[np.ndarray] = []

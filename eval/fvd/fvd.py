@@ -31,6 +31,7 @@ from eval.fid.cache import FeatureCache, content_sha256
 from eval.fid.frechet import frechet_distance_features
 from eval.fid.result import OK, DistanceResult, unavailable
 from eval.fvd.i3d import BACKBONE, NUM_CLASSES, WEIGHT_NAME, InceptionI3d
+from kling.clock import FPS
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,6 @@ CLIP_LEN = 16
 CLIP_STRIDE = 16
 MIN_FRAMES = 10
 MIN_CLIPS = 2
-FPS = 25.0
 
 
 def protocol(clip_len: int = CLIP_LEN, clip_stride: int = CLIP_STRIDE, max_clips: int | None = None) -> dict:
@@ -51,7 +51,7 @@ def protocol(clip_len: int = CLIP_LEN, clip_stride: int = CLIP_STRIDE, max_clips
     mc = "all" if max_clips is None else str(max_clips)
     return {
         "name": PROTOCOL_NAME, "backbone": BACKBONE, "features": "400 Kinetics logits, time-averaged",
-        "method": "common_metrics_on_video_quality videogpt", "fps": FPS, "clip_len": clip_len,
+        "method": "common_metrics_on_video_quality videogpt", "fps": float(FPS), "clip_len": clip_len,
         "clip_stride": clip_stride, "max_clips_per_video": max_clips, "min_frames": MIN_FRAMES,
         "preprocess": "uint8/255, short side bilinear to 224 (align_corners=False), centre crop, (x-0.5)*2",
         "min_clips": MIN_CLIPS, "version": f"{PROTOCOL_NAME}/l{clip_len}/s{clip_stride}/m{mc}",

@@ -1,13 +1,13 @@
 """Face-identity backbones for CSIM: ArcFace (insightface buffalo_l ``w600k_r50.onnx``) and dlib's ResNet.
 
-ArcFace follows insightface's ``ArcFaceONNX`` exactly:
+ArcFace is insightface's own ``model_zoo.ArcFaceONNX``:
 
-- the crop is the 112x112 5-point similarity warp of ``norm_crop`` (kling.perception.faces.align);
+- the crop is insightface's 112x112 5-point similarity warp ``norm_crop`` (kling.perception.faces.align);
 - insightface reads images as BGR and calls ``cv2.dnn.blobFromImages(..., swapRB=True)``, so the network sees
-  **RGB**; our frames are already RGB, so no channel swap happens here;
+  **RGB**; our frames are RGB, so the crops are handed to it as BGR;
 - pixels are ``(x - 127.5) / 127.5``, unless the graph starts with its own ``Sub``/``Mul`` nodes (old MXNet
-  exports), in which case insightface feeds raw pixels (mean 0, std 1) and so do we;
-- the output (512-d for w600k_r50) is L2-normalised; similarity is the cosine (a dot product).
+  exports), in which case insightface feeds raw pixels (mean 0, std 1);
+- the output (512-d for w600k_r50) is L2-normalised here; similarity is the cosine (a dot product).
 
 The weights come from the registry (``kling.weights.resolve("arcface_w600k_r50")``); when they are missing the
 caller reports the metric ``unavailable`` with the registry's reason, never runs random weights.
@@ -66,19 +66,14 @@ def sha256_of(path: Path) -> str:
     return cached_sha256(path)
 
 
-def _graph_normalises_itself(model_path: Path) -> bool:
-    """insightface's test: Sub and Mul among the first 8 nodes means an MXNet export that normalises inside."""
-    import onnx
-
-    graph = onnx.load(str(model_path), load_external_data=False).graph
-    names = [node.name for node in graph.node[:8]]
-    has_sub = any(n.startswith("Sub") or n.startswith("_minus") for n in names)
-    has_mul = any(n.startswith("Mul") or n.startswith("_mul") for n in names)
-    return has_sub and has_mul
-
-
 class ArcFaceONNX:
-    """ArcFace recogniser through onnxruntime, preprocessing as insightface's ``ArcFaceONNX.get``."""
+    """ArcFace recogniser: insightface's own ``model_zoo.ArcFaceONNX`` on our onnxruntime session.
+
+    insightface reads the graph's first nodes to choose the input normalisation (raw pixels for MXNet exports
+    that normalise inside, else (x - 127.5) / 127.5) and feeds ``cv2.dnn.blobFromImages(..., swapRB=True)`` of
+    BGR crops, i.e. RGB to the network: our crops are RGB, so they go in as BGR. Before handing the session to
+    insightface we check the signature (one (N, 3, 112, 112) input, one (N, D) output), which its model router
+    would not (it returns None, or another model class, for a graph of another shape)."""
 
     name = ARCFACE_WEIGHT_NAME
 
@@ -89,12 +84,12 @@ class ArcFaceONNX:
         opts = ort.SessionOptions()
         opts.log_severity_level = 3
         try:
-            self.session = ort.InferenceSession(
+            session = ort.InferenceSession(
                 str(self.model_path), sess_options=opts, providers=providers or ["CPUExecutionProvider"]
             )
         except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph types
             raise ValueError(f"cannot load ArcFace ONNX {self.model_path}: {exc}") from exc
-        inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
+        inputs, outputs = session.get_inputs(), session.get_outputs()
         if len(inputs) != 1 or len(outputs) != 1:
             raise ValueError(f"{self.model_path}: expected 1 input and 1 output, got {len(inputs)} and {len(outputs)}")
         shape = list(inputs[0].shape)
@@ -103,22 +98,17 @@ class ArcFaceONNX:
         out_shape = list(outputs[0].shape)
         if len(out_shape) != 2 or not isinstance(out_shape[1], int):
             raise ValueError(f"{self.model_path}: output shape {out_shape}, expected [N, D]")
+        from insightface.model_zoo import ArcFaceONNX as InsightFaceArcFace
+
+        self.model = InsightFaceArcFace(model_file=str(self.model_path), session=session)
+        self.session = session
         self.input_name = inputs[0].name
         self.output_name = outputs[0].name
         self.dim = int(out_shape[1])
         # A fixed batch dimension (e.g. 1) means one crop per run.
         self.max_batch = shape[0] if isinstance(shape[0], int) and shape[0] > 0 else 64
-        if _graph_normalises_itself(self.model_path):
-            self.input_mean, self.input_std = 0.0, 1.0
-        else:
-            self.input_mean, self.input_std = 127.5, 127.5
+        self.input_mean, self.input_std = float(self.model.input_mean), float(self.model.input_std)
         self.sha256 = sha256 or sha256_of(self.model_path)
-
-    def blob(self, crops_rgb: np.ndarray) -> np.ndarray:
-        """(n,112,112,3) uint8 RGB -> (n,3,112,112) float32 network input."""
-        x = np.asarray(crops_rgb, dtype=np.float32)
-        x = (x - np.float32(self.input_mean)) / np.float32(self.input_std)
-        return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
 
     def embed_crops(self, crops_rgb: np.ndarray) -> np.ndarray:
         """Embeddings of already aligned crops, L2-normalised."""
@@ -127,12 +117,10 @@ class ArcFaceONNX:
             crops_rgb = crops_rgb[None]
         if crops_rgb.shape[1:] != (ARCFACE_INPUT_SIZE, ARCFACE_INPUT_SIZE, 3):
             raise ValueError(f"ArcFace crops must be (n,112,112,3), got {crops_rgb.shape}")
-        out = []
-        for i in range(0, len(crops_rgb), self.max_batch):
-            blob = self.blob(crops_rgb[i : i + self.max_batch])
-            out.append(self.session.run([self.output_name], {self.input_name: blob})[0])
-        if not out:
+        if not len(crops_rgb):
             return np.zeros((0, self.dim), np.float32)
+        bgr = np.ascontiguousarray(crops_rgb[..., ::-1])
+        out = [self.model.get_feat(list(bgr[i : i + self.max_batch])) for i in range(0, len(bgr), self.max_batch)]
         return l2_normalise(np.concatenate(out).reshape(len(crops_rgb), -1))
 
     def embed(self, image: np.ndarray, faces: Sequence[Detection]) -> np.ndarray:
@@ -140,7 +128,7 @@ class ArcFaceONNX:
 
         if not len(faces):
             return np.zeros((0, self.dim), np.float32)
-        crops = np.stack([norm_crop(image, np.asarray(f.lm5, np.float32), ARCFACE_INPUT_SIZE) for f in faces])
+        crops = np.stack([norm_crop(image, f.lm5, ARCFACE_INPUT_SIZE) for f in faces])
         return self.embed_crops(crops)
 
 

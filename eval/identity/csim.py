@@ -37,6 +37,8 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import linear_sum_assignment
 
+from kling.clock import FPS
+
 PROTOCOL_NAME = "csim-v1"
 MISSING_SCORE = 0.0
 WINDOW_ALL = "all"  # eval.leaderboard.schema.WHOLE
@@ -44,7 +46,7 @@ AGGREGATE = "__all__"  # eval.leaderboard.schema.AGGREGATE: clip_id of a row ove
 
 PROTOCOL: dict = {
     "name": PROTOCOL_NAME,
-    "fps": 25.0,
+    "fps": float(FPS),  # a float, as recorded protocols have always shown it
     "stride_frames": 5,
     "window_s": 10.0,
     "trailing_window_min_fraction": 0.5,

@@ -16,6 +16,9 @@ import pandas as pd
 
 from eval.identity.backbones import BackboneUnavailable, FaceBackbone, load_backbone
 from eval.identity.csim import IdentityResult, clip_csim, protocol, score_faces
+from kling.clock import FPS
+from kling.perception.faces.detect import load_detector
+from kling.perception.faces.tracks import shot_aware_tracks
 
 log = logging.getLogger(__name__)
 
@@ -35,18 +38,25 @@ def largest_face(image: np.ndarray, detector):
     return max(dets, key=lambda d: d.area) if dets else None
 
 
-def reference_embeddings(paths: list[str | Path], backbone: FaceBackbone, detector) -> tuple[np.ndarray, list[str]]:
-    """(n_refs, dim) embeddings of the largest face in each image; raises ValueError naming a faceless image."""
+def reference_embeddings(paths: list[str | Path], backbone: FaceBackbone, detector,
+                         report: list | None = None) -> tuple[np.ndarray, list[str]]:
+    """(n_refs, dim) embeddings of the largest face in each image; raises ValueError naming a faceless image and
+    what was tried there (detector, scales, smallest face size). `report`, a list, receives per image its path,
+    the faces found (index, box, width, height, score), the index chosen and what was tried."""
+    from kling.perception.faces.multiscale import largest_face_report, search_text
+
     embs, missing = [], []
     for p in paths:
         img = load_image_rgb(p)
-        det = largest_face(img, detector)
+        det, rep = largest_face_report(img, detector)
+        if report is not None:
+            report.append({"path": str(p), **rep})
         if det is None:
-            missing.append(str(p))
+            missing.append(f"{p} (tried {search_text(rep['tried'])})")
             continue
         embs.append(backbone.embed(img, [det])[0])
     if missing:
-        raise ValueError(f"no face found in reference image(s): {', '.join(missing)}")
+        raise ValueError(f"no face found in reference image(s): {'; '.join(missing)}")
     return np.stack(embs), [str(p) for p in paths]
 
 
@@ -150,14 +160,15 @@ def identity_consumer(
         reason = exc.reason + (f" (fetch with: {exc.fetch_command})" if exc.fetch_command else "")
         return IdentityConsumer(IdentityResult("unavailable", reason, clip_id, _backbone_id(name), None, proto))
 
-    det = _load_detector(detector)
+    det = load_detector(detector) if isinstance(detector, str) else detector
     det_info = det.info() if hasattr(det, "info") else {"name": getattr(det, "name", str(detector))}
     base = dict(clip_id=clip_id, backbone=bb.name, backbone_sha256=bb.sha256, protocol=proto, detector=det_info)
+    base["detector"] = {**det_info, "references": []}  # per reference: faces found, the one chosen, what was tried
     try:
-        ref_embs, refs = reference_embeddings(refs, bb, det)
+        ref_embs, refs = reference_embeddings(refs, bb, det, report=base["detector"]["references"])
     except ValueError as exc:
         return IdentityConsumer(IdentityResult("unavailable", str(exc), **base))
-    if face_tracks is None:
+    if face_tracks is None:  # the table lip sync and adherence read too
         face_tracks = shot_aware_tracks(video, det)
     return IdentityConsumer(faces=FaceSimilarityConsumer(face_tracks, ref_embs, bb, proto), refs=refs, proto=proto,
                             base=base)
@@ -173,28 +184,10 @@ def evaluate_identity(video: str | Path, references: list[str | Path], backbone:
     from kling.io.frames import decode_once
 
     consumer = identity_consumer(video, references, backbone, **kw)
-    return decode_once(video, {"id": consumer}, fps=consumer.proto["fps"] if consumer.proto else 25.0)["id"]
-
-
-def shot_aware_tracks(video: str | Path, detector) -> pd.DataFrame:
-    """Face tracks that never span a scene cut: the IoU tracker would otherwise join two people framed alike
-    on either side of a cut into one track, and one track is given to one character. Shots and detections
-    come from one decode."""
-    from kling.perception.faces.tracks import compute_face_tracks
-    from kling.perception.shots import ShotDetector
-
-    return compute_face_tracks(video, detector=detector, shot_detector=ShotDetector()).tracks
+    return decode_once(video, {"id": consumer}, fps=consumer.proto["fps"] if consumer.proto else FPS)["id"]
 
 
 def _backbone_id(name: str) -> str:
     from eval.identity.backbones import ARCFACE, ARCFACE_WEIGHT_NAME, DLIB
 
     return {ARCFACE: ARCFACE_WEIGHT_NAME, DLIB: "dlib_resnet_v1"}.get(name, name)
-
-
-def _load_detector(detector):
-    if not isinstance(detector, str):
-        return detector
-    from kling.perception.faces.detect import load_detector
-
-    return load_detector(detector)

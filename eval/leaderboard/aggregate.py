@@ -21,7 +21,7 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-from eval.leaderboard.controls import as_frame, is_control
+from eval.leaderboard.controls import as_frame, control_mask, evaluate_controls, flagged_metrics, mark_flagged, violations
 from eval.leaderboard.schema import AGGREGATE, COLUMNS, WHOLE
 
 N_BOOT = 2000
@@ -151,7 +151,7 @@ def rank(agg: pd.DataFrame, flagged: set[tuple] | None = None) -> pd.DataFrame:
     flagged = flagged or set()
     key = out[RANK_GROUP].fillna("").apply(tuple, axis=1)
     eligible = (out["status"] == "ok") & out["value"].notna() & out["higher_is_better"].notna() \
-        & ~out["system"].map(is_control).astype(bool) & ~key.isin(flagged)
+        & ~control_mask(out["system"]) & ~key.isin(flagged)
     for _, idx in out[eligible].groupby(RANK_GROUP, sort=False).groups.items():
         g = out.loc[idx]
         sign = np.where(g["higher_is_better"].astype(bool), -1.0, 1.0)
@@ -159,6 +159,15 @@ def rank(agg: pd.DataFrame, flagged: set[tuple] | None = None) -> pd.DataFrame:
         out.loc[idx, "rank"] = score.rank(method="min").astype("int64").to_numpy()
         out.loc[idx, "rank_of"] = len(idx)
     return out
+
+
+def rank_table(rows: Any) -> tuple[pd.DataFrame, list]:
+    """The leaderboard of `rows` (long rows, usually the latest run per system and benchmark): aggregates
+    with bootstrap intervals, metrics that fail their controls marked `flagged` (with `flag_reason`) and left
+    unranked, the rest ranked; and every control outcome (eval.leaderboard.controls.ControlOutcome)."""
+    outcomes = evaluate_controls(rows)
+    bad = violations(outcomes)
+    return rank(mark_flagged(aggregate(rows), bad), flagged_metrics(bad)), outcomes
 
 
 @dataclass(frozen=True)

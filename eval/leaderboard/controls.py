@@ -30,7 +30,18 @@ GROUP = ["benchmark", "metric", "backbone", "backbone_sha256", "protocol_version
 
 
 def is_control(system: str) -> bool:
+    """Whether a system is one of the controls (never ranked, shown apart)."""
     return str(system).startswith(CONTROL_PREFIX)
+
+
+def control_mask(systems: pd.Series) -> pd.Series:
+    """Boolean mask of the control systems in a column of system names."""
+    return systems.map(is_control).astype(bool)
+
+
+def without_controls(df: pd.DataFrame) -> pd.DataFrame:
+    """The rows of `df` whose system is not a control."""
+    return df[~control_mask(df["system"])]
 
 
 @dataclass(frozen=True)
@@ -82,6 +93,11 @@ class ControlOutcome:
     why: str
 
     @property
+    def violated(self) -> bool:
+        """A failed or uncheckable rule: the metric is flagged and not published."""
+        return self.status in VIOLATION_STATUSES
+
+    @property
     def message(self) -> str:
         rel = ">" if self.direction == "higher" else "<"
         lhs = f"{self.metric}({self.better})={_fmt(self.better_value)}"
@@ -96,6 +112,12 @@ class ControlOutcome:
 
 
 ControlViolation = ControlOutcome  # a violation is an outcome whose status is "fail" or "missing"
+VIOLATION_STATUSES = ("fail", "missing")
+
+
+def violations(outcomes: Iterable[ControlOutcome]) -> list[ControlOutcome]:
+    """The outcomes that flag their metric (failed or uncheckable rules), in order."""
+    return [o for o in outcomes if o.violated]
 
 
 def _fmt(v: float | None) -> str:
@@ -172,7 +194,7 @@ def check_controls(rows: Any, rules: Iterable[ControlRule] = RULES, margin: floa
     other systems do, so the metric is unchecked and not published either. Controls absent from the whole
     benchmark (not generated, e.g. no ground truth) give "skipped" outcomes, listed by evaluate_controls.
     """
-    return [o for o in evaluate_controls(rows, rules, margin) if o.status in ("fail", "missing")]
+    return violations(evaluate_controls(rows, rules, margin))
 
 
 def flagged_metrics(violations: Iterable[ControlOutcome]) -> set[tuple[str, str, str, str, str]]:

@@ -29,15 +29,15 @@ from scipy import stats
 from eval.identity.csim import window_edges
 from eval.temporal.framestats import FrameStats, FrameStatsConsumer
 from eval.temporal.transitions import TransitionResult, boundaries_every, score_transitions
+from kling.clock import FPS
 
 PROTOCOL_NAME = "drift-v1"
-FPS = 25.0
 WINDOW_S = 10.0
 N_BOOT = 1000
 BACKBONE = "pixels"  # the single-video figures use no network
 
 
-def protocol(window_s: float = WINDOW_S, fps: float = FPS) -> dict:
+def protocol(window_s: float = WINDOW_S, fps: float = float(FPS)) -> dict:  # float: as recorded protocols show it
     if window_s <= 0:
         raise ValueError("window_s must be > 0")
     return {"name": PROTOCOL_NAME, "fps": fps, "window_s": window_s, "trailing_window_min_fraction": 0.5,

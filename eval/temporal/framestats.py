@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from kling.clock import FPS
+
 CHANGE_SIDE = 128
 THUMB = 16
 
@@ -42,7 +44,7 @@ class FrameStats:
 
 
 class FrameStatsConsumer:
-    def __init__(self, fps: float = 25.0, window_s: float = 10.0):
+    def __init__(self, fps: float = FPS, window_s: float = 10.0):
         self.fps, self.window_s = fps, window_s
         self.step = window_s * fps
         self._sharp: list[float] = []

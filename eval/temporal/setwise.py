@@ -15,7 +15,8 @@ import numpy as np
 
 from eval.fid.frechet import frechet_distance_features
 from eval.identity.csim import window_edges
-from eval.temporal.drift import FPS, WINDOW_S, DriftFigure, slope_and_ratio
+from eval.temporal.drift import WINDOW_S, DriftFigure, slope_and_ratio
+from kling.clock import FPS
 
 N_BOOT_SET = 200  # each resample recomputes every window's distance
 

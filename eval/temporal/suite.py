@@ -18,6 +18,8 @@ import numpy as np
 
 from eval.fid.cache import FeatureCache
 from eval.fid.result import AGGREGATE
+from eval.temporal.videoset import VideoSet
+from kling.clock import FPS
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +75,11 @@ class DistributionSuite:
     ``consumers(video)`` gives the frame consumers of a generated video (keys prefixed ``dist.``) to put in
     that video's single decode beside any other metric's (kling.io.frames.decode_once); ``add`` takes that
     decode's results, ``skip`` records a video that could not be read; ``rows`` decodes the reference set
-    (through the feature cache) and computes every figure."""
+    (through the feature cache) and computes every figure.
+
+    Mergeable: suites of the same config and backbones that each saw some of the videos combine with
+    ``merge`` into the suite that saw all of them; ``rank`` (the case's position in the benchmark) fixes
+    the order features are pooled in, so the merged figures equal one pass bit for bit (eval.temporal.videoset)."""
 
     PREFIX = "dist."
 
@@ -81,8 +87,8 @@ class DistributionSuite:
         self.cfg = config or SuiteConfig()
         self.cache = cache or FeatureCache()
         self.b = _load(self.cfg)
-        self.gen: dict[str, dict] = {}
-        self.skipped: list[dict] = []
+        self.gen = VideoSet()  # video -> {"fid": VideoFeatures, "fvd": VideoClips, "stats": FrameStats}
+        self.skipped = VideoSet()  # video -> skip record
 
     def _consumers(self, video: Path, with_stats: bool) -> dict:
         from eval.fid.sources import FIDFrameConsumer
@@ -95,19 +101,33 @@ class DistributionSuite:
         if b.fvd is not None:
             c["fvd"] = FVDClipConsumer(video, b.fvd, self.cache, cfg.clip_len, cfg.clip_stride, cfg.max_clips)
         if with_stats:
-            c["stats"] = FrameStatsConsumer(25.0, cfg.window_s)
+            c["stats"] = FrameStatsConsumer(FPS, cfg.window_s)
         return c
 
     def consumers(self, video: str | Path) -> dict:
         return {self.PREFIX + k: c for k, c in self._consumers(Path(video), "drift" in self.cfg.metrics).items()}
 
-    def add(self, video: str | Path, results: dict) -> None:
+    def add(self, video: str | Path, results: dict, rank: int | None = None) -> None:
         n = len(self.PREFIX)
-        self.gen[str(video)] = {k[n:]: v for k, v in results.items() if k.startswith(self.PREFIX)}
+        self.gen.add(str(video), {k[n:]: v for k, v in results.items() if k.startswith(self.PREFIX)}, rank)
 
-    def skip(self, video: str | Path, exc: Exception) -> None:
+    def skip(self, video: str | Path, exc: Exception, rank: int | None = None) -> None:
         log.warning("skipping %s: %s", video, exc)
-        self.skipped.append(_skip_record(video, exc))
+        self.skipped.add(str(video), _skip_record(video, exc), rank)
+
+    def identity(self) -> tuple:
+        """What must agree for two suites' results to pool: the config and the backbone files."""
+        b = self.b
+        return (self.cfg, getattr(b.fid, "sha256", None), getattr(b.fvd, "sha256", None), sorted(b.unavailable))
+
+    def merge(self, other: "DistributionSuite") -> "DistributionSuite":
+        """Fold another worker's suite into this one (returns self); it must have seen other videos."""
+        if other.identity() != self.identity():
+            raise ValueError(f"cannot merge distribution suites of different configs or backbones: "
+                             f"{self.identity()} vs {other.identity()}")
+        self.gen.merge(other.gen)
+        self.skipped.merge(other.skipped)
+        return self
 
     def _references(self, videos: list[Path]) -> tuple[dict[str, dict], list[dict]]:
         from kling.io.frames import decode_once
@@ -129,7 +149,7 @@ class DistributionSuite:
         ref, skipped_ref = ({}, [])
         if b.fid is not None or b.fvd is not None:
             ref, skipped_ref = self._references([Path(v) for v in ref_videos])
-        return _rows(self.cfg, b, ref, self.gen, skipped_ref + self.skipped)
+        return _rows(self.cfg, b, ref, dict(self.gen.items()), skipped_ref + self.skipped.values())
 
 
 def _skip_record(video: str | Path, exc: Exception) -> dict:
@@ -140,16 +160,21 @@ def evaluate_system(ref_videos: list[str | Path], gen_videos: list[str | Path], 
                     cache: FeatureCache | None = None) -> list[dict]:
     """Partial leaderboard rows for one system's videos against a reference set (see DistributionSuite), one
     decode per video."""
+    return accumulate(gen_videos, DistributionSuite(config, cache)).rows(ref_videos)
+
+
+def accumulate(gen_videos: list[str | Path], suite: DistributionSuite, first_rank: int = 0) -> DistributionSuite:
+    """Decode each of `gen_videos` once into `suite` (ranks ``first_rank``, ``first_rank + 1``, ...: a
+    worker given videos i..j of the list passes ``first_rank=i`` so its suite merges with the others')."""
     from kling.io.frames import decode_once
     from kling.io.errors import MediaError
 
-    suite = DistributionSuite(config, cache)
-    for v in gen_videos:
+    for rank, v in enumerate(gen_videos, first_rank):
         try:
-            suite.add(v, decode_once(v, suite.consumers(v)))
+            suite.add(v, decode_once(v, suite.consumers(v)), rank)
         except MediaError as exc:
-            suite.skip(v, exc)
-    return suite.rows(ref_videos)
+            suite.skip(v, exc, rank)
+    return suite
 
 
 def _rows(cfg: SuiteConfig, b: _Backbones, ref: dict[str, dict], gen: dict[str, dict], skipped: list[dict]
@@ -187,7 +212,7 @@ def _rows(cfg: SuiteConfig, b: _Backbones, ref: dict[str, dict], gen: dict[str, 
         per_video = []
         for path, res in gen.items():
             st = res["stats"]
-            edges = window_edges(st.n_frames, 25.0, cfg.window_s)
+            edges = window_edges(st.n_frames, FPS, cfg.window_s)
             sharp = window_values(st.sharpness, st.n_frames, cfg.window_s)
             per_video.append(sharp)
             fig = drift_figure("sharpness", [sharp], cfg.window_s)

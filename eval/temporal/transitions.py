@@ -16,6 +16,8 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from kling.clock import FPS
+
 PROTOCOL_NAME = "transitions-v1"
 GUARD = 2
 MIN_SCALE = 0.5
@@ -92,7 +94,7 @@ def score_transitions(change: np.ndarray, boundaries: list[int] | None = None, g
     return res
 
 
-def boundaries_every(n_frames: int, segment_s: float, fps: float = 25.0) -> list[int]:
+def boundaries_every(n_frames: int, segment_s: float, fps: float = FPS) -> list[int]:
     """Nominal stitch frames of a cascade that joins sub-clips of ``segment_s`` seconds."""
     step = segment_s * fps
     return [int(round(k * step)) for k in range(1, int(n_frames / step) + 1) if round(k * step) < n_frames]

@@ -13,7 +13,7 @@ app.add_typer(eval_app, name="eval")
 
 # Command modules; each defines register(app) or register(eval_app). Imported lazily at start so that
 # `kling --help` stays fast and a missing optional dependency only disables its own command.
-_TOP_LEVEL = ["kling.cli.weights", "kling.cli.demo", "kling.cli.leaderboard"]
+_TOP_LEVEL = ["kling.cli.weights", "kling.cli.demo", "kling.cli.curate", "kling.cli.leaderboard", "kling.cli.generate", "kling.cli.direct"]
 _EVAL = [
     "kling.cli.eval_sync",
     "kling.cli.eval_identity",

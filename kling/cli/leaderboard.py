@@ -34,10 +34,10 @@ def _rows(current: Optional[Path], benchmark: Optional[str] = None) -> pd.DataFr
 def format_leaderboard(agg: pd.DataFrame, show_controls: bool = True) -> str:
     """The aggregate table as aligned text: one block per benchmark and metric (backbone, protocol)."""
     from eval.dashboard.build import fmt, metric_label
-    from eval.leaderboard.controls import is_control
+    from eval.leaderboard.controls import control_mask
 
     lines = []
-    agg = agg.assign(label=agg.apply(metric_label, axis=1), control=agg["system"].map(is_control).astype(bool))
+    agg = agg.assign(label=agg.apply(metric_label, axis=1), control=control_mask(agg["system"]))
     for (bench, label), g in agg.groupby(["benchmark", "label"], sort=True):
         flagged = bool(g["flagged"].any()) if "flagged" in g else False
         lines.append(f"\n{bench} / {label}" + ("   ** FLAGGED: failed its controls, not published **" if flagged else ""))
@@ -160,7 +160,7 @@ def benchmark_validate(spec: Path, media: bool = typer.Option(False, "--media", 
 
     try:
         b = load_benchmark(spec, check_files=True, check_media=media)
-    except BenchmarkSpecError as exc:
+    except (BenchmarkSpecError, OSError, ValueError) as exc:
         _fail(str(exc), 1)
     typer.echo(f"{spec}: benchmark {b.name!r} v{b.version}, {len(b.cases)} cases, ok")
 
@@ -173,8 +173,11 @@ def benchmark_demo(out: Path, corpus: Optional[Path] = typer.Option(None, help="
     from kling.demo import generate_corpus
     from kling.paths import Layout
 
-    manifest = generate_corpus(corpus or Layout.default().demo_corpus)
-    b = build_demo_benchmark(manifest, out, long_classes=long or None)
+    try:
+        manifest = generate_corpus(corpus or Layout.default().demo_corpus)
+        b = build_demo_benchmark(manifest, out, long_classes=long or None)
+    except (OSError, ValueError) as exc:
+        _fail(str(exc), 1)
     typer.echo(f"{b.path}: {len(b.cases)} cases")
 
 
@@ -193,7 +196,7 @@ def benchmark_from_clips(folder: Path, out: Path, style: str = typer.Option("hdt
             res = build_long_benchmark(folder, out, duration_class, name=name, language=language)
         else:
             _fail(f"--style must be hdtf or long, got {style!r}")
-    except (ValueError, FileNotFoundError) as exc:
+    except (ValueError, OSError) as exc:  # no usable clip (each one's reason listed), not a folder, ...
         _fail(str(exc), 1)
     for f, why in res.skipped:
         typer.echo(f"skipped {f}: {why}")
@@ -211,14 +214,14 @@ def system_import(src: Path, dest: Path, name: str = typer.Option(...), version:
     from eval.systems import SystemSpecError, import_system
 
     m = None
-    if mapping is not None:
-        t = pd.read_csv(mapping, dtype=str)
-        m = dict(zip(t["file"], t["case_id"]))
     try:
+        if mapping is not None:
+            t = pd.read_csv(mapping, dtype=str)
+            m = dict(zip(t["file"], t["case_id"]))
         s = import_system(src, dest, name, version, source, mapping=m, link=link,
                           benchmark=load_benchmark(benchmark) if benchmark else None)
-    except SystemSpecError as exc:
-        _fail(str(exc), 1)
+    except (SystemSpecError, OSError, ValueError, KeyError) as exc:  # KeyError: mapping without file/case_id
+        _fail(f"{type(exc).__name__}: {exc}" if isinstance(exc, KeyError) else str(exc), 1)
     typer.echo(f"{s.root}: system {s.name!r} with {len(s.videos())} videos")
 
 
@@ -228,7 +231,10 @@ def system_check(system: Path, benchmark: Path = typer.Option(..., help="benchma
     from eval.benchmarks import load_benchmark
     from eval.systems import check_system, load_system
 
-    report = check_system(load_system(system), load_benchmark(benchmark))
+    try:
+        report = check_system(load_system(system), load_benchmark(benchmark))
+    except (OSError, ValueError) as exc:  # spec errors are ValueErrors
+        _fail(str(exc), 1)
     typer.echo(report.summary())
     if report.problems:
         raise typer.Exit(1)
@@ -241,7 +247,10 @@ def system_controls(benchmark: Path, out: Path, shift: float = typer.Option(0.5,
     from eval.benchmarks import load_benchmark
     from eval.control_videos import generate_controls
 
-    res = generate_controls(load_benchmark(benchmark), out, shift_s=shift, force=force)
+    try:
+        res = generate_controls(load_benchmark(benchmark), out, shift_s=shift, force=force)
+    except (OSError, ValueError) as exc:
+        _fail(str(exc), 1)
     for name, folder in res.folders.items():
         typer.echo(f"{name}: {folder}")
     typer.echo(f"{len(res.written)} written, {len(res.reused)} reused, {len(res.skipped)} skipped")

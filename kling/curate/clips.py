@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from kling.clock import FPS
 from kling.perception.shots import Shot
 
 DEFAULT_MIN_CLIP_FRAMES = 8
@@ -107,7 +108,7 @@ CURATED_MANIFEST_SCHEMA = pa.schema(
 
 
 def manifest_table(df: pd.DataFrame, source_path: str | None = None, config_hash: str | None = None,
-                   fps: float = 25.0) -> pa.Table:
+                   fps: float = FPS) -> pa.Table:
     """Conform a frame of candidate/rejected rows to CURATED_MANIFEST_SCHEMA.
 
     Missing columns become nulls (metrics NaN), start_s/end_s are derived from frames at ``fps`` when absent,

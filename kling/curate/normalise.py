@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from kling.clock import FPS, SAMPLE_RATE
 from kling.io.audio import iter_audio
 from kling.io.decode import iter_frames
 from kling.io.encode import VideoWriter
@@ -20,8 +21,8 @@ from kling.io.probe import probe
 
 @dataclasses.dataclass(frozen=True)
 class NormaliseConfig:
-    fps: int = 25
-    sample_rate: int = 16000
+    fps: int = FPS  # the media clock (kling.clock), not a setting: load_profile rejects other values
+    sample_rate: int = SAMPLE_RATE
     max_side: int | None = 1280  # larger frames are downscaled while decoding (4K sources stay cheap)
     crf: int = 18
     preset: str = "veryfast"  # x264 preset: "medium" made normalising ~60% of curation time for ~no gain at crf 18

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
+from kling.clock import FPS
 from kling.curate.clips import DEFAULT_MIN_CLIP_FRAMES, METRIC_COLUMNS, candidate_clips
 from kling.perception.faces.pose import head_pose_from_tracks
 from kling.perception.shots import Shot
@@ -35,7 +36,7 @@ QUALITY_COLUMNS = ID_COLUMNS + METRIC_COLUMNS
 
 @dataclass(frozen=True)
 class QualityConfig:
-    fps: float = 25.0
+    fps: float = float(FPS)  # a float, as the config hash has always seen it
     crop_size: int = 112  # side of the square grey face crop that sharpness and face_diff are measured on
     stride: int = 1  # measure crops every `stride` frames (1 = every frame)
     min_clip_frames: int = DEFAULT_MIN_CLIP_FRAMES

@@ -9,7 +9,6 @@ calls the same function directly.
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Any, Callable
 
@@ -29,20 +28,20 @@ UPSTREAM = {
     "face_tracks": ["normalise", "shots"],
     "speech": ["normalise", "face_tracks"],
     "quality": ["normalise", "shots", "face_tracks", "speech"],
-    "lip_sync": ["normalise", "face_tracks", "quality"],
+    "lip_sync": ["normalise", "face_tracks", "speech", "quality"],
 }
 # Rows per Parquet row group of a per-frame table (face tracks: ~0.6 KB a row), written one group at a time; small
 # groups also keep the readers' buffers small (quality decodes the landmarks one group at a time: 256 rows took
 # half the memory that 1024 did).
 ROW_GROUP_ROWS = 256
 # Bump a step's version when its code changes its output: cached results are then recomputed.
-VERSIONS = {"normalise": 2, "shots": 1, "face_tracks": 1, "speech": 1, "quality": 1, "lip_sync": 1}
+VERSIONS = {"normalise": 2, "shots": 1, "face_tracks": 2, "speech": 2, "quality": 2, "lip_sync": 2}
 
 
 def _configs(profile: Profile) -> dict[str, Any]:
     from kling.perception.faces.tracks import FaceTrackConfig
     from kling.curate.filters import FilterConfig
-    from kling.curate.lipsync import LipSyncConfig
+    from kling.curate.lipsync import LipSyncConfig, resolve_judge
     from kling.curate.normalise import NormaliseConfig
     from kling.curate.quality import QualityConfig
     from kling.perception.speech import VadConfig
@@ -53,7 +52,8 @@ def _configs(profile: Profile) -> dict[str, Any]:
         "face_tracks": FaceTrackConfig(**profile.section("faces")),
         "speech": VadConfig(**profile.section("speech")),
         "quality": (QualityConfig(**profile.section("quality")), FilterConfig(**profile.section("filters"))),
-        "lip_sync": LipSyncConfig(**profile.section("lip_sync")),
+        # judge "auto" resolved here: the demo-trained expert does not judge a folder of real videos
+        "lip_sync": resolve_judge(LipSyncConfig(**profile.section("lip_sync")), profile.uses_demo_corpus),
     }
 
 
@@ -66,10 +66,9 @@ def _normalised(ws: Workspace, vid: str) -> Path:
 
 
 def _read_shots(ws: Workspace, vid: str):
-    from kling.perception.shots import Shot
+    from kling.perception.shots import shots_from_frame
 
-    df = pd.read_parquet(ws.output("shots", vid, ".parquet"))
-    return [Shot(int(r.index), int(r.start_frame), int(r.end_frame)) for r in df.itertuples(index=False)]
+    return shots_from_frame(pd.read_parquet(ws.output("shots", vid, ".parquet")))
 
 
 def _do_normalise(ws: Workspace, ref: VideoRef, cfg) -> dict:
@@ -79,11 +78,10 @@ def _do_normalise(ws: Workspace, ref: VideoRef, cfg) -> dict:
 
 
 def _do_shots(ws: Workspace, ref: VideoRef, cfg) -> dict:
-    from kling.perception.shots import detect_shots
+    from kling.perception.shots import detect_shots, shots_to_frame
 
     shots = detect_shots(_normalised(ws, ref.video_id), **cfg)
-    df = pd.DataFrame([dataclasses.asdict(s) for s in shots], columns=["index", "start_frame", "end_frame"]).astype("int32")
-    write_parquet_atomic(df, ws.output("shots", ref.video_id, ".parquet"), {"config": cfg})
+    write_parquet_atomic(shots_to_frame(shots), ws.output("shots", ref.video_id, ".parquet"), {"config": cfg})
     return {"shots": len(shots), "cuts": [int(s.start_frame) for s in shots[1:]]}
 
 
@@ -95,8 +93,20 @@ def _do_face_tracks(ws: Workspace, ref: VideoRef, cfg) -> dict:
     write_parquet_atomic(stream.arrow_parts(ROW_GROUP_ROWS), ws.output("face_tracks", ref.video_id, ".parquet"),
                          schema=FACE_TRACKS_SCHEMA, metadata_at_end=lambda: {"summary": stream.summary})
     if stream.skip_reason:
-        raise ClipRejected(stream.skip_reason, "no face detected in any frame", counts=stream.summary)
+        raise ClipRejected(*no_track_reason(stream.summary, cfg), counts=stream.summary)
     return stream.summary
+
+
+def no_track_reason(summary: dict, cfg) -> tuple[str, str]:
+    """Why a video has no face track: too short for a track at all (``too_short``, with the minimum), or no face
+    seen long enough (``no_face``, with what was seen)."""
+    n, need = int(summary.get("n_frames") or 0), int(cfg.min_len)
+    if n < need:
+        return "too_short", f"{n} frame{'' if n == 1 else 's'} < {need} needed by face_tracks (min_len, {need / cfg.fps:.2f} s at {cfg.fps:g} fps)"
+    seen = int(summary.get("frames_with_detection") or 0)
+    if seen == 0:
+        return "no_face", f"no face detected in any of {n} frames"
+    return "no_face", f"faces detected in {seen} of {n} frames, but no track lasted {need} frames (face_tracks min_len)"
 
 
 def _do_speech(ws: Workspace, ref: VideoRef, cfg) -> dict:
@@ -110,7 +120,10 @@ def _do_speech(ws: Workspace, ref: VideoRef, cfg) -> dict:
         raise ClipRejected("no_audio", "the video has no audio stream")
     scan = scan_audio(blocks)  # one decode, a block at a time: VAD, RMS envelope and level of the whole track
     vad = speech_from_scan(scan, n_frames=n_frames, config=cfg)
-    frames = pd.DataFrame({"frame": np.arange(n_frames, dtype=np.int32), "speech": vad.frame_speech, "prob": vad.frame_prob})
+    rms = np.zeros(n_frames, np.float32)  # the voice's loudness per frame: what the lip-sync "mouth" judge reads
+    rms[: min(n_frames, len(scan.envelope))] = scan.envelope[:n_frames]
+    frames = pd.DataFrame({"frame": np.arange(n_frames, dtype=np.int32), "speech": vad.frame_speech, "prob": vad.frame_prob,
+                           "rms": rms})
     tracks = pd.read_parquet(ws.output("face_tracks", vid, ".parquet"), columns=["frame", "track_id", "mouth_open"])
     binding = bind_speakers(vad.segments, tracks, envelope=scan.envelope)
     meta = {"segments": vad.segments, "speech_ratio": vad.speech_ratio, "reason": vad.reason}
@@ -131,7 +144,11 @@ def _do_quality(ws: Workspace, ref: VideoRef, cfgs) -> dict:
     vad = pd.read_parquet(ws.output("speech", vid, ".parquet"), columns=["speech"])["speech"].to_numpy()
     quality = compute_quality(_normalised(ws, vid), tracks, _read_shots(ws, vid), vad, qcfg, video_id=vid)
     if len(quality) == 0:
-        raise ClipRejected("no_candidates", "no face track long enough inside one shot")
+        n_frames = int(ws.load("normalise", vid).counts["frames"])
+        if n_frames < qcfg.min_clip_frames:
+            raise ClipRejected("too_short", f"{n_frames} frames < {qcfg.min_clip_frames} needed by quality (min_clip_frames)")
+        raise ClipRejected("no_candidates", f"no face track runs {qcfg.min_clip_frames} consecutive frames inside one "
+                                            f"shot (quality min_clip_frames)")
     filtered = apply_filters(quality, fcfg)
     filtered["source_path"] = str(ref.path)
     write_parquet_atomic(filtered, ws.output("quality", vid, ".parquet"), {"config": cfgs})
@@ -139,16 +156,23 @@ def _do_quality(ws: Workspace, ref: VideoRef, cfgs) -> dict:
 
 
 def _do_lip_sync(ws: Workspace, ref: VideoRef, cfg) -> dict:
-    from kling.curate.lipsync import score_clips
+    from kling.curate.lipsync import judge_note, score_clips
 
     vid = ref.video_id
     quality = pd.read_parquet(ws.output("quality", vid, ".parquet"))
-    tracks = pd.read_parquet(ws.output("face_tracks", vid, ".parquet"))
-    decisions = score_clips(_normalised(ws, vid), quality, tracks, cfg)
-    write_parquet_atomic(decisions, ws.output("lip_sync", vid, ".parquet"), {"config": cfg})
+    if cfg.judge == "mouth":  # landmarks and loudness only: the expert is not loaded
+        tracks = pd.read_parquet(ws.output("face_tracks", vid, ".parquet"), columns=["frame", "track_id", "mouth_open"])
+        speech = pd.read_parquet(ws.output("speech", vid, ".parquet"), columns=["speech", "rms"])
+        decisions = score_clips(_normalised(ws, vid), quality, tracks, cfg, speech=speech["speech"].to_numpy(np.float64),
+                                envelope=speech["rms"].to_numpy(np.float64))
+    else:
+        tracks = pd.read_parquet(ws.output("face_tracks", vid, ".parquet"))
+        decisions = score_clips(_normalised(ws, vid), quality, tracks, cfg)
+    note = judge_note(cfg)
+    write_parquet_atomic(decisions, ws.output("lip_sync", vid, ".parquet"), {"config": cfg, "judge": note})
     rejected = decisions[~decisions["keep"].astype(bool)] if len(decisions) else decisions
-    return {"enabled": cfg.enabled, "scored": len(decisions), "rejected": len(rejected),
-            "rejections": rejected["reason"].value_counts().to_dict() if len(rejected) else {}}
+    return {"enabled": cfg.enabled, "judge": cfg.judge, "judge_note": note, "scored": len(decisions),
+            "rejected": len(rejected), "rejections": rejected["reason"].value_counts().to_dict() if len(rejected) else {}}
 
 
 _IMPL: dict[str, Callable[[Workspace, VideoRef, Any], dict]] = {
@@ -236,3 +260,17 @@ def build_manifest(ws: Workspace, refs: list[VideoRef], profile: Profile) -> tup
         "config_hash": cfg_hash,
     }
     return out, summary
+
+
+MANIFEST_NAME = "curated_clips.parquet"  # in the workspace root
+
+
+def manifest_path(ws: Workspace) -> Path:
+    return ws.root / MANIFEST_NAME
+
+
+def write_manifest(ws: Workspace, refs: list[VideoRef], profile: Profile) -> tuple[Path, pd.DataFrame, dict]:
+    """Build the curated manifest (build_manifest) and write it atomically; returns (path, table, summary)."""
+    table, summary = build_manifest(ws, refs, profile)
+    path = write_parquet_atomic(table, manifest_path(ws), {"summary": summary, "profile": profile.name})
+    return path, table, summary

@@ -20,6 +20,7 @@ import av
 import av.error
 import numpy as np
 
+from kling.clock import FPS, SAMPLE_RATE
 from kling.io.errors import TruncatedMediaError, UnreadableMediaError
 from kling.io.probe import declared_duration_s, ended_early, frame_time, open_media, video_stream
 
@@ -28,7 +29,7 @@ DEFAULT_BLOCK_S = 10.0
 
 def read_audio(
     path: str | Path,
-    sample_rate: int = 16000,
+    sample_rate: int = SAMPLE_RATE,
     duration_s: float | None = None,
     *,
     allow_truncated: bool = False,
@@ -50,7 +51,7 @@ def read_audio(
 
 def iter_audio(
     path: str | Path,
-    sample_rate: int = 16000,
+    sample_rate: int = SAMPLE_RATE,
     block_s: float = DEFAULT_BLOCK_S,
     duration_s: float | None = None,
     *,
@@ -237,7 +238,7 @@ def fit_length(samples: np.ndarray, n: int) -> np.ndarray:
     return np.concatenate([samples, np.zeros(n - len(samples), dtype=samples.dtype)])
 
 
-def samples_for_frames(n_frames: int, fps: float = 25.0, sample_rate: int = 16000) -> int:
+def samples_for_frames(n_frames: int, fps: float = FPS, sample_rate: int = SAMPLE_RATE) -> int:
     """Number of audio samples spanning ``n_frames`` video frames (640 per frame at 25 fps / 16 kHz)."""
     return int(round(n_frames * sample_rate / fps))
 

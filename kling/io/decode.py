@@ -27,6 +27,7 @@ import av.error
 import numpy as np
 from av.video.reformatter import VideoReformatter
 
+from kling.clock import FPS
 from kling.io.errors import FrameTooLargeError, NoVideoStreamError, TruncatedMediaError, UnreadableMediaError
 from kling.io.probe import declared_duration_s, ended_early, frame_time, open_media, rotation_cw, video_stream
 
@@ -166,7 +167,7 @@ def constant_rate(frames: Iterable[av.VideoFrame], rate: Fraction) -> Iterator[t
 
 def iter_frames(
     path: str | Path,
-    fps: float = 25.0,
+    fps: float = FPS,
     chunk_size: int = 64,
     max_side: int | None = None,
     *,
@@ -224,7 +225,7 @@ def iter_frames(
             log.warning("%s: %d damaged packet(s) skipped (%s)", path, len(errors), errors[0])
 
 
-def read_frames(path: str | Path, fps: float = 25.0, max_side: int | None = None, **kwargs) -> np.ndarray:
+def read_frames(path: str | Path, fps: float = FPS, max_side: int | None = None, **kwargs) -> np.ndarray:
     """All frames as one (n, H, W, 3) uint8 array; for short clips and tests (memory grows with length)."""
     chunks = [c.frames for c in iter_frames(path, fps=fps, chunk_size=256, max_side=max_side, **kwargs)]
     return np.concatenate(chunks) if len(chunks) > 1 else chunks[0]

@@ -20,6 +20,8 @@ from typing import Iterable
 import av
 import numpy as np
 
+from kling.clock import FPS, SAMPLE_RATE
+
 _FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
 
 
@@ -38,10 +40,10 @@ class VideoWriter:
     def __init__(
         self,
         path: str | Path,
-        fps: float = 25,
+        fps: float = FPS,
         width: int | None = None,
         height: int | None = None,
-        sample_rate: int | None = 16000,
+        sample_rate: int | None = SAMPLE_RATE,
         crf: int = 18,
         *,
         preset: str = "medium",
@@ -201,9 +203,9 @@ def _drop_audio(path: Path, fmt: str, options: dict[str, str]) -> None:
 def write_video(
     path: str | Path,
     frames: np.ndarray | Iterable[np.ndarray],
-    fps: float = 25,
+    fps: float = FPS,
     audio: np.ndarray | None = None,
-    sample_rate: int = 16000,
+    sample_rate: int = SAMPLE_RATE,
     crf: int = 18,
     **kwargs,
 ) -> Path:
@@ -220,7 +222,7 @@ def write_video(
     return w.path
 
 
-def write_wav(path: str | Path, samples: np.ndarray, sample_rate: int = 16000) -> Path:
+def write_wav(path: str | Path, samples: np.ndarray, sample_rate: int = SAMPLE_RATE) -> Path:
     """16-bit PCM mono wav, written atomically. Samples are float in [-1, 1] (clipped)."""
     path = Path(path)
     samples = np.asarray(samples, dtype=np.float32).reshape(-1)

@@ -13,12 +13,24 @@ import logging
 from pathlib import Path
 from typing import Any, Mapping, Protocol
 
-log = logging.getLogger(__name__)
+from kling.clock import FPS
 
-PROTOCOL_FPS = 25.0
+log = logging.getLogger(__name__)
 
 
 class FrameConsumer(Protocol):
+    """One video's consumer: fed that video's chunks in order, then finished once.
+
+    Merging (a benchmark split across workers): a consumer holds one video's state and is not merged;
+    per-video results (sync, identity, adherence, the FID/FVD/statistics consumers' results) are already per
+    case, and merging them is putting them back in case order. What pools results over many videos is an
+    accumulator with ``merge(other) -> self`` (eval.temporal.suite.DistributionSuite,
+    eval.suite.PartialEvaluation), as torchmetrics reduces its states: ``a.merge(b)`` folds b's state into a
+    so that the figures equal one accumulator fed every video, bit for bit. Hence sequence state is kept
+    per video with a rank (the case's position in the benchmark) and pooled in rank order at compute time,
+    never summed on the fly in arrival order; merging parts that share a video or a rank raises.
+    """
+
     def update(self, chunk) -> None: ...
 
     def finish(self, n_frames: int) -> Any: ...
@@ -27,7 +39,7 @@ class FrameConsumer(Protocol):
 def decode_once(
     video: str | Path,
     consumers: Mapping[str, FrameConsumer],
-    fps: float = PROTOCOL_FPS,
+    fps: float = FPS,
     chunk_size: int = 64,
     max_side: int | None = None,
 ) -> dict[str, Any]:

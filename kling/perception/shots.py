@@ -15,6 +15,7 @@ Frames come from kling.io.decode.iter_frames as RGB; RGB->HSV on RGB equals BGR-
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pandas as pd
+
+from kling.clock import FPS
 
 DEFAULT_THRESHOLD = 27.0
 DEFAULT_MIN_SCENE_LEN = 15
@@ -223,22 +226,22 @@ class ShotDetector:
         return [Shot(i, a, b) for i, (a, b) in enumerate(zip(bounds[:-1], bounds[1:]))]
 
 
-def shots_to_frame(shots: list[Shot], fps: float = 25.0) -> pd.DataFrame:
-    """Shots as a table (shot, start_frame, end_frame exclusive, start_s, end_s) for Parquet."""
-    df = pd.DataFrame({"shot": [s.index for s in shots], "start_frame": [s.start_frame for s in shots],
-                       "end_frame": [s.end_frame for s in shots]}, dtype="int32")
-    df["start_s"] = df["start_frame"] / fps
-    df["end_s"] = df["end_frame"] / fps
-    return df
+SHOT_COLUMNS = ["index", "start_frame", "end_frame"]  # the shots table the curation step writes (int32)
+
+
+def shots_to_frame(shots: list[Shot]) -> pd.DataFrame:
+    """Shots as the curation step's table: index, start_frame, end_frame (exclusive), all int32."""
+    return pd.DataFrame([dataclasses.asdict(s) for s in shots], columns=SHOT_COLUMNS).astype("int32")
 
 
 def shots_from_frame(df: pd.DataFrame) -> list[Shot]:
-    return [Shot(int(r.shot), int(r.start_frame), int(r.end_frame)) for r in df.itertuples(index=False)]
+    """Shots back from a table written by shots_to_frame."""
+    return [Shot(int(r.index), int(r.start_frame), int(r.end_frame)) for r in df[SHOT_COLUMNS].itertuples(index=False)]
 
 
 def detect_shots(
     video_path: str | Path,
-    fps: float = 25.0,
+    fps: float = FPS,
     chunk_size: int = 16,
     decode_max_side: int | None = None,
     **cfg,

@@ -64,7 +64,7 @@ def test_curation_graph_materializes_and_records_every_rejection(tmp_path, sourc
     assert first_reason["truncated"] == "truncated"
     assert first_reason["empty"] == "empty"
     assert first_reason["no_audio"] == "no_audio"
-    assert first_reason["frame_4k"] == "no_face"  # decoded (downscaled while normalising), then no face
+    assert first_reason["frame_4k"] == "too_short"  # decoded (downscaled while normalising), then too few frames for a track
     assert "no_speech" in by_video["silent"]["reject_reasons"].iloc[0]
     assert _records(root, "normalise")["frame_4k"]["counts"]["size"] == "1280x720"
 

@@ -7,118 +7,46 @@ A detector takes a batch of RGB frames (n, H, W, 3) uint8 and returns, per frame
   Offline, shipped by face_recognition_models; the default when no SCRFD weights are present.
 - "scrfd": insightface SCRFD-10G (buffalo_l det_10g.onnx) via onnxruntime (kling/perception/faces/scrfd.py).
 
-"auto" picks scrfd when its weights resolve, else dlib.
+`load_detector` is the one chooser ("auto": scrfd when its weights resolve, else dlib) and cache.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
-from concurrent.futures import ThreadPoolExecutor
+from functools import lru_cache
 from pathlib import Path
 
-import cv2
 import numpy as np
 
-from kling.perception.faces.detection import Detection, FaceDetector, as_batch, default_threads, lm5_from_box
-from kling.perception.faces.landmarks import Dlib68Predictor, lm5_from_lm68
-from kling.weights import WeightsUnavailable, sha256_of
+from kling.perception.faces.detection import FaceDetector
+from kling.perception.faces.dlib_detector import DlibDetector
+from kling.weights import WeightsUnavailable
 
 log = logging.getLogger(__name__)
 
 
-class DlibDetector:
-    """dlib HOG frontal face detector + 68-point landmarks.
+def load_detector(name: str = "auto", weights_dir: str | Path | None = None, **params) -> FaceDetector:
+    """The face detector to run: the one place that decides "SCRFD if its weights exist, else dlib".
 
-    The HOG detector finds faces of about 80 px and up at the scale it runs on; it runs on a copy
-    whose long side is `detect_side` (upsample=1 doubles that for small faces), which makes it
-    ~5x faster on 512 px frames without losing talking-head faces. Landmarks are predicted on the
-    full-resolution frame, so the returned points are not limited by the detection scale.
-    `min_score` thresholds dlib's SVM score (0 = dlib's own default).
+    name: "scrfd", "dlib" or "auto" (scrfd when det_10g.onnx resolves, else dlib HOG). weights_dir: a folder
+    holding det_10g.onnx, or the file (overrides the weights registry). params: the detectors' constructor
+    arguments (dlib: detect_side, upsample, min_score, landmarks, threads; scrfd: input_size, det_thresh,
+    nms_thresh, landmarks, threads); each detector takes its own and ignores the other's, so one call serves
+    "auto" whichever it picks. "scrfd" without weights raises kling.weights.WeightsUnavailable.
+
+    The detector comes wrapped in kling.perception.faces.multiscale.MultiScaleDetector (same outputs; finds
+    faces from ~40 px in large frames). Detectors are cached per (detector, weights file, parameters): loading costs ~1 s and a curation or
+    evaluation run asks once per clip. The weights are resolved on every call and a file's size and mtime are
+    part of the key, so weights fetched (or replaced) later are used from the next call on.
     """
-
-    name = "dlib"
-
-    def __init__(
-        self,
-        detect_side: int | None = 320,
-        upsample: int = 0,
-        min_score: float = 0.0,
-        landmarks: bool = True,
-        threads: int | None = None,
-    ):
-        import dlib
-
-        self.detect_side = detect_side
-        self.upsample = int(upsample)
-        self.min_score = float(min_score)
-        # dlib's object_detector keeps its image pyramid in the object (not thread-safe): one per
-        # worker thread. The shape predictor is const at run time and shared.
-        self._local = threading.local()
-        self._new_hog = dlib.get_frontal_face_detector
-        self._lm = Dlib68Predictor() if landmarks else None
-        self.threads = threads or default_threads()
-        self._pool = ThreadPoolExecutor(self.threads) if self.threads > 1 else None
-
-    def info(self) -> dict:
-        out = {
-            "name": self.name,
-            "detect_side": self.detect_side,
-            "upsample": self.upsample,
-            "min_score": self.min_score,
-        }
-        if self._lm is not None:
-            out["landmarks"] = self._lm.model_path.name
-            out["landmarks_sha256"] = sha256_of(self._lm.model_path)
-        return out
-
-    def _detect_one(self, frame: np.ndarray) -> list[Detection]:
-        h, w = frame.shape[:2]
-        scale = 1.0
-        if self.detect_side and max(h, w) > self.detect_side:
-            scale = self.detect_side / max(h, w)
-        small = frame
-        if scale != 1.0:
-            size = (max(1, round(w * scale)), max(1, round(h * scale)))
-            small = cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
-        # HOG on grey: ~25 % faster than on RGB with the same boxes on our clips.
-        grey = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
-        hog = getattr(self._local, "hog", None)
-        if hog is None:
-            hog = self._local.hog = self._new_hog()
-        rects, scores, _ = hog.run(grey, self.upsample, self.min_score)
-        sx = w / small.shape[1]
-        sy = h / small.shape[0]
-        out = []
-        for r, s in zip(rects, scores):
-            box = (r.left() * sx, r.top() * sy, (r.right() + 1) * sx, (r.bottom() + 1) * sy)
-            lm68 = self._lm.predict(frame, box) if self._lm is not None else None
-            if lm68 is not None:
-                lm5 = lm5_from_lm68(lm68)
-            else:  # rough points from the box so that downstream code always has 5 points
-                lm5 = lm5_from_box(box)
-            out.append(Detection(*map(float, box), score=float(s), lm5=lm5, lm68=lm68))
-        return out
-
-    def detect(self, frames: np.ndarray) -> list[list[Detection]]:
-        frames = as_batch(frames)
-        if self._pool is None or len(frames) == 1:
-            return [self._detect_one(f) for f in frames]
-        return list(self._pool.map(self._detect_one, frames))
-
-
-def load_detector(
-    name: str = "auto", weights_dir: str | Path | None = None, **kwargs
-) -> FaceDetector:
-    """Build a detector by name: "dlib", "scrfd" or "auto" (scrfd when its weights resolve).
-
-    weights_dir: a folder holding det_10g.onnx (overrides the weights registry); kwargs go to the
-    detector's constructor. "scrfd" without weights raises kling.weights.WeightsUnavailable.
-    """
-    if name == "dlib":
-        return DlibDetector(**kwargs)
-    if name in ("scrfd", "auto"):
-        from kling.perception.faces.scrfd import ScrfdDetector, resolve_scrfd_weights
+    if name not in ("auto", "dlib", "scrfd"):
+        raise ValueError(f"unknown face detector {name!r} (dlib, scrfd, auto)")
+    unknown = set(params) - _DLIB_DEFAULTS.keys() - _SCRFD_DEFAULTS.keys()
+    if unknown:
+        raise TypeError(f"unknown face detector parameter(s): {', '.join(sorted(unknown))}")
+    path = None
+    if name != "dlib":
+        from kling.perception.faces.scrfd import resolve_scrfd_weights
 
         try:
             path = resolve_scrfd_weights(weights_dir)
@@ -126,10 +54,37 @@ def load_detector(
             if name == "scrfd":
                 raise
             log.info("face detector: SCRFD unavailable (%s); using dlib HOG", exc.reason)
-            return DlibDetector(**{k: v for k, v in kwargs.items() if k in _DLIB_ARGS})
-        return ScrfdDetector(path, **{k: v for k, v in kwargs.items() if k in _SCRFD_ARGS})
-    raise ValueError(f"unknown face detector {name!r} (dlib, scrfd, auto)")
+    if path is None:
+        return _cached("dlib", None, None, _settings(_DLIB_DEFAULTS, params))
+    stat = Path(path).stat()
+    return _cached("scrfd", str(path), (stat.st_size, stat.st_mtime_ns), _settings(_SCRFD_DEFAULTS, params))
 
 
-_DLIB_ARGS = {"detect_side", "upsample", "min_score", "landmarks", "threads"}
-_SCRFD_ARGS = {"input_size", "det_thresh", "nms_thresh", "landmarks", "threads"}
+# Every parameter with its default: equal settings give one cache entry however they were spelt.
+_DLIB_DEFAULTS = {"detect_side": 320, "upsample": 0, "min_score": 0.0, "landmarks": True, "threads": None}
+_SCRFD_DEFAULTS = {"input_size": (640, 640), "det_thresh": 0.5, "nms_thresh": 0.4, "landmarks": True,
+                   "threads": None}
+
+
+def _settings(defaults: dict, params: dict) -> tuple:
+    out = dict(defaults)
+    out.update({k: v for k, v in params.items() if k in defaults})
+    if "input_size" in out:  # an int means a square input
+        size = out["input_size"]
+        out["input_size"] = (int(size), int(size)) if np.isscalar(size) else tuple(int(v) for v in size)
+    return tuple(sorted(out.items()))
+
+
+@lru_cache(maxsize=8)
+def _cached(kind: str, path: str | None, stamp: tuple | None, settings: tuple) -> FaceDetector:
+    from kling.perception.faces.multiscale import MultiScaleDetector
+
+    if kind == "dlib":
+        det = DlibDetector(**dict(settings))
+    else:
+        from kling.perception.faces.scrfd import ScrfdDetector
+
+        det = ScrfdDetector(path, **dict(settings))
+    # faces from ~40 px in frames of any size (half-body, full-body, 4K): the detector as it is first, finer
+    # tiled passes only on frames where it finds nothing (kling/perception/faces/multiscale.py)
+    return MultiScaleDetector(det)

@@ -1,7 +1,8 @@
 """Per-video face tracks: decode (streamed, batched) -> detect -> track -> one table row per face per frame.
 
 `stream_face_tracks` is the curation entry point (a Dagster asset maps it over clips and writes the
-table as it comes); `compute_face_tracks` gives the whole table in memory. Frames are taken on the 25 fps
+table as it comes); `compute_face_tracks` gives the whole table in memory; `shot_aware_tracks` is the one
+table every metric reads (tracks split at scene cuts found in the same decode). Frames are taken on the 25 fps
 constant-rate timeline of kling.io.decode.iter_frames; decoding of the next chunk overlaps detection of
 the current one. Streamed, memory is bounded by the chunk size and the tracker's short horizon, whatever
 the video's length.
@@ -19,7 +20,6 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -27,13 +27,12 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from kling.perception.faces.detect import DlibDetector, load_detector
+from kling.clock import FPS
+from kling.perception.faces.detect import load_detector
 from kling.perception.faces.detection import FaceDetector
 from kling.perception.faces.landmarks import mouth_open
-from kling.perception.faces.scrfd import ScrfdDetector, resolve_scrfd_weights
 from kling.perception.faces.tracker import IoUTracker, Track, shot_starts
 from kling.hashing import config_hash
-from kling.weights import WeightsUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +60,7 @@ class FaceTrackConfig:
     """Everything that changes the output (hashed into the summary's config_hash)."""
 
     detector: str = "auto"  # "auto" (scrfd if its weights resolve, else dlib), "dlib", "scrfd"
-    fps: float = 25.0
+    fps: float = float(FPS)  # a float, as the config hash has always seen it
     chunk_size: int = 32  # frames decoded and detected per batch
     max_side: int | None = None  # decode size cap; None = source resolution (boxes in source pixels)
     detect_side: int = 320  # dlib: long side of the copy the HOG detector runs on
@@ -72,7 +71,7 @@ class FaceTrackConfig:
     landmarks68: bool = True  # 68 points (mouth opening); dlib shape predictor at full resolution
     iou_threshold: float = 0.3
     max_gap: int = 5  # frames a track may miss and still be joined (gap filled by interpolation)
-    min_len: int = 25  # frames; shorter tracks are dropped (1 s at 25 fps)
+    min_len: int = FPS  # frames; shorter tracks are dropped (1 s)
     prefetch: bool = True  # decode the next chunk in a thread while detecting this one
 
 
@@ -100,36 +99,16 @@ class FaceTrackResult:
 
 
 def detector_for(config: FaceTrackConfig, weights_dir: str | Path | None = None) -> FaceDetector:
-    """The detector a config names, with the config's parameters.
-
-    Cached per (detector, weights file, parameters): loading the models costs ~1 s and a curation run
-    calls this once per clip. The weights are resolved on every call, so a file fetched later is used.
-    """
-    name, path = config.detector, None
-    if name in ("auto", "scrfd"):
-        try:
-            path = str(resolve_scrfd_weights(weights_dir))
-            name = "scrfd"
-        except WeightsUnavailable as exc:
-            if name == "scrfd":
-                raise
-            log.info("face detector: SCRFD unavailable (%s); using dlib HOG", exc.reason)
-            name = "dlib"
-    if name == "scrfd":
-        return _scrfd(path, config.scrfd_input_size, config.scrfd_det_thresh, config.landmarks68)
-    if name == "dlib":
-        return _dlib(config.detect_side, config.upsample, config.dlib_min_score, config.landmarks68)
-    return load_detector(name)  # raises for an unknown name
+    """The detector a config names, with the config's parameters (kling.perception.faces.detect.load_detector
+    chooses and caches it)."""
+    return load_detector(config.detector, weights_dir, **detector_params(config))
 
 
-@lru_cache(maxsize=4)
-def _scrfd(path: str, input_size: int, det_thresh: float, landmarks: bool) -> FaceDetector:
-    return ScrfdDetector(path, input_size=(input_size, input_size), det_thresh=det_thresh, landmarks=landmarks)
-
-
-@lru_cache(maxsize=4)
-def _dlib(detect_side: int, upsample: int, min_score: float, landmarks: bool) -> FaceDetector:
-    return DlibDetector(detect_side=detect_side, upsample=upsample, min_score=min_score, landmarks=landmarks)
+def detector_params(config: FaceTrackConfig) -> dict:
+    """load_detector's parameters from a config (each detector takes its own)."""
+    return {"detect_side": config.detect_side, "upsample": config.upsample, "min_score": config.dlib_min_score,
+            "input_size": config.scrfd_input_size, "det_thresh": config.scrfd_det_thresh,
+            "landmarks": config.landmarks68}
 
 
 def _prefetch(it: Iterable, depth: int = 2) -> Iterator:
@@ -375,3 +354,22 @@ def compute_face_tracks(video_path: str | Path, **options) -> FaceTrackResult:
     result = _collect(stream_face_tracks(video_path, **options))
     result.summary["video_path"] = str(video_path)
     return result
+
+
+def shot_aware_tracks(
+    video_path: str | Path,
+    detector: str | FaceDetector | None = None,
+    config: FaceTrackConfig = FaceTrackConfig(),
+    weights_dir: str | Path | None = None,
+) -> pd.DataFrame:
+    """The face tracks every metric reads (lip sync, identity, adherence), the command line's and the
+    evaluation suite's alike: tracks that never span a scene cut, with the shots found in the same decode
+    (kling.perception.shots.ShotDetector). Across a cut the IoU tracker would otherwise join two people framed
+    alike into one track, which lip sync would score as one speaker and identity give to one character.
+
+    `detector`: a detector, or a name for load_detector (None: config.detector), with config's parameters."""
+    from kling.perception.shots import ShotDetector
+
+    if detector is None or isinstance(detector, str):
+        detector = load_detector(detector or config.detector, weights_dir, **detector_params(config))
+    return compute_face_tracks(video_path, detector=detector, config=config, shot_detector=ShotDetector()).tracks

@@ -13,9 +13,8 @@ from __future__ import annotations
 import numpy as np
 import python_speech_features
 
-SAMPLE_RATE = 16000
-FPS = 25.0
-SAMPLES_PER_FRAME = 640  # 16000 / 25
+from kling.clock import SAMPLE_RATE, SAMPLES_PER_FRAME
+
 SILENCE_DBFS = -60.0  # RMS below this over the whole clip: treated as silent
 
 

@@ -22,6 +22,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from kling.clock import MFCC_PER_FRAME
 from kling.perception.sync.model import LIP_FRAMES, MFCC_WINDOW, SyncNet
 
 _CL = torch.channels_last
@@ -114,12 +115,12 @@ class FusedSyncNet:
     def audio_features(self, mfcc: np.ndarray, n_windows: int, batch_size: int = 256) -> torch.Tensor:
         """Features of audio windows 0..n_windows-1 (window i = MFCC columns 4i..4i+20) of mfcc (13, M)."""
         cc = torch.from_numpy(np.ascontiguousarray(mfcc, dtype=np.float32))
-        need = 4 * (n_windows - 1) + MFCC_WINDOW
+        need = MFCC_PER_FRAME * (n_windows - 1) + MFCC_WINDOW
         if n_windows <= 0:
             return torch.zeros(0, self.config.fc_dim)
         if cc.shape[1] < need:
             raise ValueError(f"MFCC has {cc.shape[1]} frames, {need} needed for {n_windows} windows")
-        wins = cc.unfold(1, MFCC_WINDOW, 4)[:, :n_windows]  # (13, n, 20), a strided view
+        wins = cc.unfold(1, MFCC_WINDOW, MFCC_PER_FRAME)[:, :n_windows]  # (13, n, 20), a strided view
         out = []
         with torch.inference_mode():
             for i in range(0, n_windows, batch_size):

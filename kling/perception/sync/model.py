@@ -19,8 +19,10 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
+from kling.clock import MFCC_PER_FRAME
+
 LIP_FRAMES = 5  # frames per lip window
-MFCC_WINDOW = 20  # MFCC frames per audio window (4 per video frame, 0.2 s)
+MFCC_WINDOW = MFCC_PER_FRAME * LIP_FRAMES  # 20 MFCC frames per audio window (0.2 s)
 N_MFCC = 13
 
 

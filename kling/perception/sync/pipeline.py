@@ -23,7 +23,8 @@ import cv2
 import numpy as np
 import torch
 
-from kling.perception.sync.audio import SAMPLE_RATE, SAMPLES_PER_FRAME, compute_mfcc, frames_covered, level_dbfs, to_int16_scale
+from kling.clock import FPS, SAMPLE_RATE, SAMPLES_PER_FRAME
+from kling.perception.sync.audio import compute_mfcc, frames_covered, level_dbfs, to_int16_scale
 from kling.perception.sync.crop import CROP_SIZE, TrackBoxes, TrackCropper, fill_track
 from kling.perception.sync.engine import FusedSyncNet, LipStream
 from kling.perception.sync.model import SyncNetConfig, SyncWeightsError, load_syncnet
@@ -39,7 +40,6 @@ from kling.perception.sync.score import (
 log = logging.getLogger(__name__)
 
 OFFICIAL = "syncnet_v2"
-FPS = 25.0
 
 
 @dataclass
@@ -273,11 +273,12 @@ def tracks_from_table(table) -> list[TrackBoxes]:
 
 
 def _default_face_tracks(video: Path):
-    """Boxes are all lip sync reads from a track: the 68-point landmarks (mouth opening, for curation) are left
-    out, which takes a third off tracking and leaves every box, hence every Sync number, unchanged."""
-    from kling.perception.faces.tracks import FaceTrackConfig, compute_face_tracks
+    """The face tracks every metric reads (kling.perception.faces.tracks.shot_aware_tracks: split at scene cuts,
+    default detector), so `kling eval sync` and the evaluation suite score the same tracks. Lip sync reads only
+    the boxes; the table is the one identity and adherence get, 68-point landmarks included."""
+    from kling.perception.faces.tracks import shot_aware_tracks
 
-    return compute_face_tracks(video, config=FaceTrackConfig(landmarks68=False)).tracks
+    return shot_aware_tracks(video)
 
 
 def evaluate_videos(videos: Iterable[str | Path], weights: str | Path | None = None, cropped: bool = False,

@@ -5,7 +5,6 @@ from collections import Counter
 
 import dagster as dg
 
-from kling.atomic import write_parquet_atomic
 from kling.curate import steps
 from kling.curate.sources import profile_videos
 from pipelines.defs.curation.partitions import video_partitions
@@ -114,9 +113,7 @@ def curated_clips(context: dg.AssetExecutionContext, curation: CurationSettings)
     """The curated manifest (Parquet): every candidate clip, kept or rejected with its reasons, and every
     video rejected before the clip stage."""
     profile, refs = _refs(curation)
-    ws = curation.workspace()
-    table, summary = steps.build_manifest(ws, refs, profile)
-    path = write_parquet_atomic(table, ws.root / "curated_clips.parquet", {"summary": summary, "profile": profile.name})
+    path, table, summary = steps.write_manifest(curation.workspace(), refs, profile)
     context.log.info(f"manifest: {summary}")
     return dg.MaterializeResult(metadata={
         "path": dg.MetadataValue.path(str(path)),

@@ -15,7 +15,7 @@ NO_STEP_ERRORS = "no_step_errors"
 def manifest_complete(curation: CurationSettings) -> dg.AssetCheckResult:
     """Every source video has at least one manifest row (kept clips, or a rejection with its reason)."""
     _, refs = _refs(curation)
-    df = pd.read_parquet(curation.workspace().root / "curated_clips.parquet", columns=["video_id", "kept", "reject_reasons"])
+    df = pd.read_parquet(steps.manifest_path(curation.workspace()), columns=["video_id", "kept", "reject_reasons"])
     missing = sorted({r.video_id for r in refs} - set(df["video_id"]))
     unexplained = int(((~df["kept"]) & (df["reject_reasons"].map(len) == 0)).sum())
     return dg.AssetCheckResult(

@@ -16,6 +16,7 @@ def sync_expert(context: dg.AssetExecutionContext, curation: CurationSettings) -
     """SyncNet's architecture trained self-supervised on the kept clips: the demo profile's lip-sync
     evaluator (rows labelled syncnet-expert-demo) and the curation stage's lip-sync filter. Resumes from
     its last checkpoint; the same clips and seed give the same weights."""
+    from kling.curate.sources import source_identities
     from kling.train.sync_expert import TrainConfig
 
     profile, refs = _refs(curation)
@@ -23,7 +24,7 @@ def sync_expert(context: dg.AssetExecutionContext, curation: CurationSettings) -
     out = Layout.default().sync_expert
     start = time.perf_counter()
     try:
-        meta = train_sync_expert(curation.workspace(), refs, out, cfg)
+        meta = train_sync_expert(curation.workspace(), refs, out, cfg, sources=source_identities(profile, refs))
     except NotEnoughClips as exc:
         # Recorded, not raised: the expert's rows then say "unavailable: no checkpoint" with this reason.
         context.log.warning(f"sync expert not trained: {exc}")

@@ -115,7 +115,7 @@ def test_score_windows_negation_and_parquet(signals, demo_corpus, tmp_path):
 
 
 def test_judge_answers_semantic_assertions(signals, demo_corpus):
-    from test_adherence_judge import Handler
+    from tests.eval.adherence.test_adherence_judge import Handler
 
     srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=srv.serve_forever, daemon=True).start()

@@ -34,7 +34,7 @@ def detector():
 
 
 def test_same_identity_scores_higher(demo_corpus, refs, detector):
-    from eval.identity.evaluate import shot_aware_tracks
+    from kling.perception.faces.tracks import shot_aware_tracks
 
     video = demo_corpus.path("ava_nod")
     tracks = shot_aware_tracks(video, detector)
@@ -48,7 +48,7 @@ def test_same_identity_scores_higher(demo_corpus, refs, detector):
 
 
 def test_two_characters_and_a_change_of_person(demo_corpus, refs, detector):
-    from eval.identity.evaluate import shot_aware_tracks
+    from kling.perception.faces.tracks import shot_aware_tracks
 
     video = demo_corpus.path("bo_cal_cut")  # bo for 3 s, then a cut to cal
     tracks = shot_aware_tracks(video, detector)
@@ -71,7 +71,7 @@ def test_two_characters_and_a_change_of_person(demo_corpus, refs, detector):
 
 
 def test_arcface_path_on_a_made_onnx(demo_corpus, refs, detector, tmp_path):
-    from test_identity_backbones import make_arcface_onnx
+    from tests.eval.identity.test_identity_backbones import make_arcface_onnx
 
     from kling.hashing import file_sha256
 

@@ -74,3 +74,28 @@ def test_abs_offset_rule_and_is_control():
                           system_rows(C.AUDIO_SHIFTED, {"sync_av_offset": -12.0}, CASES, noise=0, metrics=meta)])
     assert [o.status for o in C.evaluate_controls(t)] == ["pass"]
     assert C.is_control(C.STILL_REFERENCE) and not C.is_control("ours")
+
+
+def test_one_filter_for_controls_and_for_violations():
+    df = aggregate(_controls(csim_gt=0.1))
+    mask = C.control_mask(df["system"])
+    assert set(df[mask]["system"]) == set(C.CONTROLS) and set(C.without_controls(df)["system"]) == {"ours"}
+    rows = _controls(csim_gt=0.1, drop=[(C.OTHER_IDENTITY, "sync_c")])
+    outcomes = C.evaluate_controls(rows)
+    bad = C.violations(outcomes)
+    assert {o.status for o in bad} == {"fail"} and all(o.violated for o in bad)
+    assert [o for o in outcomes if o.status in ("fail", "missing")] == bad == C.check_controls(rows)
+    assert not any(o.violated for o in outcomes if o not in bad)
+
+
+def test_rank_table_flags_failed_metrics_and_never_ranks_controls():
+    from eval.leaderboard.aggregate import rank, rank_table
+
+    rows = _controls(csim_gt=0.1)
+    table, outcomes = rank_table(rows)
+    bad = C.violations(outcomes)
+    assert table.equals(rank(C.mark_flagged(aggregate(rows), bad), C.flagged_metrics(bad)))
+    assert table[C.control_mask(table["system"])]["rank"].isna().all()
+    ours = table[table["system"] == "ours"].set_index("metric")
+    assert ours.loc["csim", "flagged"] and ours["rank"].isna()["csim"]  # failed its controls: not ranked
+    assert not ours.loc["sync_c", "flagged"] and ours.loc["sync_c", "rank"] == 1

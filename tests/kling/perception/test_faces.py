@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from kling.perception.faces.align import ARCFACE_DST, arcface_template, estimate_norm, norm_crop, umeyama
+from kling.perception.faces.align import ARCFACE_DST, estimate_norm, norm_crop
 from kling.perception.faces.detect import DlibDetector
 from kling.perception.faces.detection import Detection
 from kling.perception.faces.tracks import FACE_TRACKS_SCHEMA, FaceTrackConfig, track_chunks
@@ -147,19 +147,17 @@ def test_iou_and_smoothing():
 # ---------------------------------------------------------------------------------------- alignment
 
 def test_arcface_template_is_insightfaces():
-    # insightface python-package/insightface/utils/face_align.py: arcface_dst
-    np.testing.assert_array_equal(
-        ARCFACE_DST,
-        np.array([[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366],
-                  [41.5493, 92.3655], [70.7299, 92.2041]], np.float32),
-    )
-    np.testing.assert_allclose(arcface_template(224), ARCFACE_DST * 2)
-    t128 = arcface_template(128)  # multiples of 128: ratio s/128 and an 8*ratio x shift
-    np.testing.assert_allclose(t128[:, 0], ARCFACE_DST[:, 0] + 8.0)
-    np.testing.assert_allclose(t128[:, 1], ARCFACE_DST[:, 1])
+    from insightface.utils import face_align
+
+    np.testing.assert_array_equal(ARCFACE_DST, face_align.arcface_dst)
     np.testing.assert_allclose(estimate_norm(ARCFACE_DST), [[1, 0, 0], [0, 1, 0]], atol=1e-5)
+    np.testing.assert_allclose(estimate_norm(ARCFACE_DST * 2, 224), [[1, 0, 0], [0, 1, 0]], atol=1e-5)
+    # multiples of 128: ratio s/128 and an 8*ratio x shift
+    np.testing.assert_allclose(estimate_norm(ARCFACE_DST, 128), [[1, 0, 8], [0, 1, 0]], atol=1e-5)
     with pytest.raises(ValueError):
-        arcface_template(100)
+        estimate_norm(ARCFACE_DST, 100)
+    with pytest.raises(ValueError):
+        estimate_norm(ARCFACE_DST[:4])
 
 
 def _similarity(scale, angle_deg, tx, ty):
@@ -168,15 +166,13 @@ def _similarity(scale, angle_deg, tx, ty):
                      [scale * math.sin(a), scale * math.cos(a), ty]])
 
 
-def test_umeyama_recovers_similarity_and_never_reflects():
+def test_alignment_recovers_similarity_and_never_reflects():
     rng = np.random.default_rng(0)
-    src = rng.uniform(0, 100, (5, 2))
-    M = _similarity(1.7, 33.0, 12.0, -4.0)
-    dst = src @ M[:, :2].T + M[:, 2]
-    np.testing.assert_allclose(umeyama(src, dst)[:2], M, atol=1e-9)
-    mirrored = dst * [-1, 1]
-    R = umeyama(src, mirrored)[:2, :2]
-    assert np.linalg.det(R) > 0
+    M = _similarity(0.6, 33.0, 12.0, -4.0)
+    lm5 = (ARCFACE_DST.astype(np.float64) - M[:, 2]) @ np.linalg.inv(M[:, :2]).T  # M(lm5) = template
+    np.testing.assert_allclose(estimate_norm(lm5), M, atol=1e-4)
+    mirrored = lm5 * [-1, 1] + rng.normal(0, 0.5, (5, 2))
+    assert np.linalg.det(estimate_norm(mirrored)[:, :2]) > 0
 
 
 def test_norm_crop_undoes_a_known_similarity():

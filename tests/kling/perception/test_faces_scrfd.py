@@ -1,4 +1,4 @@
-"""SCRFD loading and decoding, run end to end on a tiny ONNX model the test builds.
+"""SCRFD loading and decoding (insightface's model_zoo.SCRFD), run end to end on a tiny ONNX model the test builds.
 
 The model has det_10g.onnx's interface (input "input.1" (1, 3, H, W), nine outputs: scores, boxes,
 keypoints for strides 8 / 16 / 32, two anchors per cell, rows (H/s * W/s * 2, C)). Its weights make
@@ -15,7 +15,7 @@ onnx = pytest.importorskip("onnx")
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
 from kling.perception.faces.detect import load_detector  # noqa: E402
-from kling.perception.faces.scrfd import ScrfdDetector, anchor_centres, letterbox, nms  # noqa: E402
+from kling.perception.faces.scrfd import ScrfdDetector  # noqa: E402
 
 STRIDES = (8, 16, 32)
 BOX_DIST = {0: 4.0, 1: 1.0}  # per anchor, in stride units (all four sides)
@@ -139,7 +139,7 @@ def test_scrfd_decodes_known_detections(scrfd_model, h, w, k, scale):
 
 def test_scrfd_batched_outputs(tmp_path):
     det = ScrfdDetector(build_scrfd_like(tmp_path / "b.onnx", batched=True), landmarks=False)
-    assert det.batched and det.batch_dynamic
+    assert det.batched
     out = det.detect(np.stack([_frame(480, 640), _frame(480, 640)]))
     _check(out[0], 1.0)
     _check(out[1], 1.0)
@@ -177,23 +177,6 @@ def test_auto_detector_choice(scrfd_model, tmp_path):
         load_detector("scrfd", weights_dir=tmp_path)
 
 
-def test_anchor_layout_and_letterbox():
-    c = anchor_centres(2, 3, 8, 2)
-    # row-major cells, (x, y) = cell corner * stride, each repeated per anchor
-    np.testing.assert_array_equal(c[:4], [[0, 0], [0, 0], [8, 0], [8, 0]])
-    np.testing.assert_array_equal(c[6:8], [[0, 8], [0, 8]])
-    canvas, s = letterbox(np.full((100, 200, 3), 7, np.uint8), (640, 640))
-    assert s == pytest.approx(3.2) and canvas[:320].min() == 7 and canvas[320:].max() == 0
-
-
-def test_nms_insightface_convention():
-    boxes = np.array([[0, 0, 10, 10], [1, 1, 11, 11], [20, 20, 30, 30]], np.float64)
-    scores = np.array([0.9, 0.8, 0.7])
-    assert nms(boxes, scores, 0.4) == [0, 2]
-    # with +1 areas: IoU of [0,0,10,10] and [5,0,15,10] = 66/176 = 0.375 -> kept at 0.4
-    assert nms(np.array([[0, 0, 10, 10], [5, 0, 15, 10]], float), np.array([0.9, 0.8]), 0.4) == [0, 1]
-
-
 def test_config_detector_uses_registry_weights(scrfd_model, tmp_path, monkeypatch):
     import shutil
 
@@ -211,3 +194,42 @@ def test_config_detector_uses_registry_weights(scrfd_model, tmp_path, monkeypatc
     assert res.summary["detector"] == "scrfd" and res.summary["n_tracks"] == 6
     assert len(res.summary["detector_info"]["weights_sha256"]) == 64
     assert np.isnan(res.tracks["mouth_open"]).all() and res.tracks["lm68"].isna().all()
+
+
+def test_one_loader_caches_per_parameters_and_weights_file(scrfd_model, tmp_path, monkeypatch):
+    import os
+    import shutil
+
+    from kling.perception.faces.tracks import FaceTrackConfig, detector_for
+
+    # no weights: "auto" is dlib; SCRFD's parameters are SCRFD's alone; equal settings, one detector
+    dlib = load_detector("auto", landmarks=False)
+    assert dlib.name == "dlib" and load_detector("auto", det_thresh=0.7, landmarks=False) is dlib
+    assert load_detector("dlib", detect_side=320, landmarks=False) is dlib
+    assert detector_for(FaceTrackConfig(landmarks68=False)) is dlib
+    assert load_detector("dlib", upsample=1, landmarks=False) is not dlib
+    with pytest.raises(TypeError, match="unknown face detector parameter"):
+        load_detector("auto", detect_size=320)
+    with pytest.raises(ValueError, match="unknown face detector"):
+        load_detector("mtcnn")
+
+    # the weights arrive later: the next call uses them; a replaced file gives a new detector
+    wdir = tmp_path / "weights"
+    wdir.mkdir()
+    monkeypatch.setenv("KLING_WEIGHTS", str(wdir))
+    assert load_detector("auto", landmarks=False) is dlib
+    shutil.copy(scrfd_model, wdir / "det_10g.onnx")
+    scrfd = load_detector("auto", landmarks=False)
+    assert scrfd.name == "scrfd" and load_detector("scrfd", input_size=640, landmarks=False) is scrfd
+    assert load_detector("auto", det_thresh=0.6, landmarks=False) is not scrfd
+    # a user's own file (the registry would refuse a changed file: it pins the first one it saw)
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    shutil.copy(scrfd_model, mine / "det_10g.onnx")
+    own = load_detector("auto", weights_dir=mine, landmarks=False)
+    assert own is not scrfd and load_detector("auto", weights_dir=mine, landmarks=False) is own
+    build_scrfd_like(mine / "det_10g.onnx", batched=True)
+    st = (mine / "det_10g.onnx").stat()
+    os.utime(mine / "det_10g.onnx", ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    fresh = load_detector("auto", weights_dir=mine, landmarks=False)
+    assert fresh is not own and fresh.batched and not own.batched

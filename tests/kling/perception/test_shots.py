@@ -137,5 +137,8 @@ def test_shots_table_round_trip():
 
     shots = [Shot(0, 0, 40), Shot(1, 40, 65)]
     df = shots_to_frame(shots)
-    assert df["end_s"].tolist() == [1.6, 2.6]
+    # the one schema: what the curation step writes and face tracks / quality read back
+    assert list(df.columns) == ["index", "start_frame", "end_frame"] and set(df.dtypes.astype(str)) == {"int32"}
+    assert df["end_frame"].tolist() == [40, 65]
     assert shots_from_frame(df) == shots
+    assert shots_to_frame([]).empty and shots_from_frame(shots_to_frame([])) == []

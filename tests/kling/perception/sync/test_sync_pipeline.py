@@ -139,13 +139,14 @@ def test_cli_json_lines(weights, cropped_clip, tmp_path):
 
 
 @pytest.mark.slow
-def test_default_tracks_skip_landmarks_but_keep_every_box(demo_corpus):
-    """Lip sync tracks without the 68-point landmarks: the boxes (all a Sync number reads) are the same."""
+def test_default_tracks_are_the_shared_table(demo_corpus):
+    """Lip sync computes the face-track table every metric reads (shot-aware, default detector)."""
+    from kling.perception.faces.tracks import shot_aware_tracks
     from kling.perception.sync.pipeline import _default_face_tracks
-    from kling.perception.faces.tracks import compute_face_tracks
 
-    video = demo_corpus.path("bo_talk")
-    fast, full = _default_face_tracks(video), compute_face_tracks(video).tracks
-    assert fast["lm68"].isna().all() and full["lm68"].notna().all()
-    cols = ["frame", "track_id", "x0", "y0", "x1", "y1"]
-    pd.testing.assert_frame_equal(fast[cols], full[cols])
+    video = demo_corpus.path("bo_cal_cut")
+    table = _default_face_tracks(video)
+    pd.testing.assert_frame_equal(table, shot_aware_tracks(video))
+    cut = demo_corpus.clip("bo_cal_cut").scene_cut_frames[0]
+    spans = table.groupby("track_id")["frame"].agg(["min", "max"])
+    assert ((spans["min"] < cut) == (spans["max"] < cut)).all()  # no track spans the cut
