@@ -5,8 +5,11 @@ backbone).
 A metric regresses when it moves the wrong way by more than its tolerance: max(abs, rel * |baseline|),
 direction from the tolerance file or else the rows' higher_is_better ("either" when neither says:
 both ways count). A metric present in the baseline but missing or unavailable now fails too, and so does
-one whose backbone or protocol version changed: its numbers are no longer comparable, and moving the
-baseline is an explicit `kling baseline update --reason ...`. A metric under a renamed backbone is
+one whose backbone identity or protocol version changed: its numbers are no longer comparable, and moving
+the baseline is an explicit `kling baseline update --reason ...`. A backbone's identity is its weight
+file's sha256, or for a self-trained evaluator (the demo's sync expert) the sha256 of its training recipe
+("recipe:..."): the same recipe trained on another CPU gives other weight bytes but comparable numbers,
+whose spread the tolerances cover (benchmarks/bench_cpu_spread.py measures it). A metric under a renamed backbone is
 "missing" (old key) plus "new" (new key), so it fails too.
 """
 
@@ -47,9 +50,12 @@ class Tolerance:
 class Tolerances:
     default: Tolerance = field(default_factory=lambda: Tolerance(abs=1e-9, rel=0.01))
     metrics: dict[str, Tolerance] = field(default_factory=dict)
+    # per backbone, overriding `metrics`: a self-trained evaluator's numbers follow the CPU it was trained on
+    backbones: dict[str, dict[str, Tolerance]] = field(default_factory=dict)
 
-    def for_metric(self, metric: str) -> Tolerance:
-        return self.metrics.get(metric, self.default)
+    def for_metric(self, metric: str, backbone: str | None = None) -> Tolerance:
+        own = self.backbones.get(backbone or "", {})
+        return own.get(metric) or self.metrics.get(metric, self.default)
 
 
 def _tol(d: Any, where: str) -> Tolerance:
@@ -65,15 +71,19 @@ def _tol(d: Any, where: str) -> Tolerance:
 
 
 def load_tolerances(path: str | Path | None) -> Tolerances:
-    """YAML: `default: {abs, rel}` and `metrics: {name: {abs, rel, direction}}`. None: built-in default."""
+    """YAML: `default: {abs, rel}`, `metrics: {name: {abs, rel, direction}}` and
+    `backbones: {backbone: {name: {abs, rel, direction}}}` (overrides for one backbone). None: built-in default."""
     if path is None or not Path(path).is_file():
         return Tolerances()
     data = yaml.safe_load(Path(path).read_text()) or {}
-    unknown = set(data) - {"default", "metrics"}
+    unknown = set(data) - {"default", "metrics", "backbones"}
     if unknown:
-        raise ValueError(f"{path}: unknown top-level keys {sorted(unknown)} (expected default, metrics)")
+        raise ValueError(f"{path}: unknown top-level keys {sorted(unknown)} (expected default, metrics, backbones)")
     default = _tol(data["default"], f"{path}: default") if "default" in data else Tolerances().default
-    return Tolerances(default, {m: _tol(t, f"{path}: metrics.{m}") for m, t in (data.get("metrics") or {}).items()})
+    backbones = {b: {m: _tol(t, f"{path}: backbones.{b}.{m}") for m, t in (ms or {}).items()}
+                 for b, ms in (data.get("backbones") or {}).items()}
+    return Tolerances(default, {m: _tol(t, f"{path}: metrics.{m}") for m, t in (data.get("metrics") or {}).items()},
+                      backbones)
 
 
 @dataclass(frozen=True)
@@ -95,9 +105,18 @@ class MetricComparison:
     def message(self) -> str:
         head = f"{self.metric} [{self.system} / {self.benchmark}]"
         if self.status in ("regressed", "ok", "improved"):
-            return (f"{head}: old {_f(self.old)} -> new {_f(self.new)} (tolerance {_f(self.tolerance)}, "
-                    f"{self.direction} is better){': ' + self.detail if self.detail else ''}")
+            moved = self.new - self.old if self.new is not None and self.old is not None else None
+            return (f"{head}: old {_f(self.old)} -> new {_f(self.new)}, moved {_signed(moved)} "
+                    f"(tolerance {_f(self.tolerance)}, {self.direction} is better){': ' + self.detail if self.detail else ''}")
         return f"{head}: {self.status}: {self.detail}"
+
+
+def _short(sha: str) -> str:
+    return sha[:19] if str(sha).startswith("recipe:") else str(sha)[:12]
+
+
+def _signed(v: float | None) -> str:
+    return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:+.6g}"
 
 
 def _f(v: float | None) -> str:
@@ -145,7 +164,7 @@ def compare_to_baseline(current: Any, baseline: Any, tolerances: Tolerances | No
     cur, base = summarise(current), summarise(baseline)
     out: list[MetricComparison] = []
     for key, b in base.iterrows():
-        tol = tolerances.for_metric(b["metric"])
+        tol = tolerances.for_metric(b["metric"], b["backbone"])
         direction = tol.direction or _direction(b["higher_is_better"])
         sys_, bench, metric, _ = key
         old = None if pd.isna(b["value"]) else float(b["value"])
@@ -158,9 +177,11 @@ def compare_to_baseline(current: Any, baseline: Any, tolerances: Tolerances | No
             continue
         c = cur.loc[key]
         if (c["backbone_sha256"], c["protocol_version"]) != (b["backbone_sha256"], b["protocol_version"]):
-            out.append(mk("incomparable", None, f"weights/protocol of {b['backbone']} changed from "
-                          f"{b['backbone_sha256'][:12]} {b['protocol_version']} to {c['backbone_sha256'][:12]} "
-                          f"{c['protocol_version']}; update the baseline explicitly"))
+            what = "training recipe" if str(b["backbone_sha256"]).startswith("recipe:") else "weights"
+            out.append(mk("incomparable", None, f"{what}/protocol of {b['backbone']} changed from "
+                          f"{_short(b['backbone_sha256'])} {b['protocol_version']} to {_short(c['backbone_sha256'])} "
+                          f"{c['protocol_version']} (value {_f(old)} -> {_f(None if pd.isna(c['value']) else float(c['value']))});"
+                          f" update the baseline explicitly"))
             continue
         new = None if pd.isna(c["value"]) else float(c["value"])
         if new is None or c["status"] == "unavailable":

@@ -13,6 +13,11 @@ one. A later filter brings its own thresholds either as a field of a FilterConfi
 
 A threshold set to None disables its check. A metric that is NaN (not measurable) gives the reason
 ``unmeasured_<column>`` when ``reject_unmeasured`` is set, rather than passing silently or being mislabelled.
+
+A reason is a short code (the column the manifest groups by) that also says what was measured: the items a
+filter returns may be plain strings or ``Reason`` (a str equal to its code, carrying ``.detail``, e.g.
+"speech_ratio 0.12 < 0.3"). ``apply_filters`` writes the codes to ``reject_reasons`` and "code: detail; ..."
+to ``reject_detail``.
 """
 
 from __future__ import annotations
@@ -66,6 +71,27 @@ def register_filter(name: str, fn: FilterFn | None = None):
     return deco(fn) if fn is not None else deco
 
 
+class Reason(str):
+    """A reason code (compares and groups as the plain code) with what was measured, ``detail``."""
+
+    detail: str
+
+    def __new__(cls, code: str, detail: str = "") -> "Reason":
+        r = super().__new__(cls, code)
+        r.detail = detail
+        return r
+
+
+def _num(v: float) -> str:
+    return f"{v:.3g}" if abs(v) < 1e4 else f"{v:.0f}"
+
+
+def reason_text(reason: str) -> str:
+    """"code: detail" (or the code alone when nothing was measured)."""
+    detail = getattr(reason, "detail", "")
+    return f"{reason}: {detail}" if detail else str(reason)
+
+
 def _empty(df: pd.DataFrame) -> pd.Series:
     return pd.Series([[] for _ in range(len(df))], index=df.index, dtype=object)
 
@@ -78,7 +104,8 @@ def threshold_reasons(
     high: float | None = None,
     reject_unmeasured: bool = True,
 ) -> pd.Series:
-    """[code] where df[column] < low or > high; [unmeasured_<column>] where it is NaN or absent."""
+    """[code] where df[column] < low or > high; [unmeasured_<column>] where it is NaN or absent. Each reason
+    carries the measured value and the threshold (``Reason.detail``, e.g. "duration_s 0.48 < 2")."""
     out = _empty(df)
     if low is None and high is None:
         return out
@@ -93,10 +120,14 @@ def threshold_reasons(
         bad |= values > high
     missing = ~np.isfinite(values)
     for i in np.flatnonzero(bad):
-        out.iat[i] = [code]
+        v = values[i]
+        detail = (f"{column} {_num(v)} < {_num(low)}" if low is not None and v < low
+                  else f"{column} {_num(v)} > {_num(high)}")
+        out.iat[i] = [Reason(code, detail)]
     if reject_unmeasured:
+        why = "not in the quality table" if column not in df.columns else "not measurable (NaN)"
         for i in np.flatnonzero(missing):
-            out.iat[i] = [f"unmeasured_{column}"]
+            out.iat[i] = [Reason(f"unmeasured_{column}", f"{column} {why}")]
     return out
 
 
@@ -105,7 +136,13 @@ def _combine(*series: pd.Series) -> pd.Series:
     for i in range(len(out)):
         merged: list[str] = []
         for s in series:
-            merged += [r for r in s.iat[i] if r not in merged]
+            for r in s.iat[i]:
+                if r not in merged:
+                    merged.append(r)
+                elif getattr(r, "detail", ""):  # same code from another measure: keep both details
+                    k = merged.index(r)
+                    first = getattr(merged[k], "detail", "")
+                    merged[k] = Reason(str(r), f"{first}, {r.detail}" if first else r.detail)
         out.iat[i] = merged
     return out
 
@@ -156,8 +193,8 @@ def interpolation_filter(df: pd.DataFrame, cfg: FilterConfig) -> pd.Series:
 
 
 def apply_filters(quality_df: pd.DataFrame, config: FilterConfig = FilterConfig()) -> pd.DataFrame:
-    """Copy of ``quality_df`` with ``kept`` (bool) and ``reject_reasons`` (list of codes, every one that
-    applies, in registry order)."""
+    """Copy of ``quality_df`` with ``kept`` (bool), ``reject_reasons`` (list of codes, every one that
+    applies, in registry order) and ``reject_detail`` ("code: what was measured; ...", None when kept)."""
     df = quality_df.copy()
     names = list(FILTERS) if config.enabled is None else list(config.enabled)
     unknown = [n for n in names if n not in FILTERS]
@@ -165,7 +202,9 @@ def apply_filters(quality_df: pd.DataFrame, config: FilterConfig = FilterConfig(
         raise KeyError(f"unknown filters {unknown}; registered: {sorted(FILTERS)}")
     results = [FILTERS[n](df, config) for n in names]
     reasons = _combine(*results) if results else _empty(df)
-    df["reject_reasons"] = pd.Series(reasons.to_list(), index=df.index, dtype=object)
+    df["reject_reasons"] = pd.Series([[str(r) for r in rs] for rs in reasons], index=df.index, dtype=object)
+    df["reject_detail"] = pd.Series(["; ".join(reason_text(r) for r in rs) or None for rs in reasons],
+                                    index=df.index, dtype=object)
     df["kept"] = np.array([len(r) == 0 for r in reasons], bool)
     return df
 

@@ -40,7 +40,7 @@ class ClipPlan:
 
     id: str
     fps: float
-    size: int
+    size: int  # frame width
     sample_rate: int
     n_frames: int
     seed: int
@@ -56,6 +56,17 @@ class ClipPlan:
     blur_sigma: float = 0.0
     defects: list[str] = field(default_factory=list)
     grain: np.ndarray | None = field(default=None, repr=False)  # sensor-noise fields, cycled per frame
+    height: int | None = None  # frame height; None = size (square)
+    head_scale: float | None = None  # frame px per face-template unit; None = height / 256 (close-up)
+    head_y: float = 0.45  # head rest position, fraction of the frame height
+
+    @property
+    def frame_height(self) -> int:
+        return self.height or self.size
+
+    @property
+    def framing(self) -> str:
+        return "close_up" if self.head_scale is None else "half_body"
 
     @property
     def has_face(self) -> bool:
@@ -72,6 +83,12 @@ def plan_clip(spec: dict[str, Any], recipe: dict[str, Any], recipe_seed: int) ->
     """Turn one recipe clip entry into a ClipPlan (deterministic in recipe_seed and the clip id)."""
     cid = spec["id"]
     fps, size, sr = float(recipe["fps"]), int(recipe["size"]), int(recipe["sample_rate"])
+    # half-body framing: a clip's own frame [width, height] and a head smaller than the close-up's
+    height, head_scale, head_y = None, spec.get("head_scale"), float(spec.get("head_y", 0.45))
+    if "frame" in spec:
+        size, height = (int(v) for v in spec["frame"])
+    if head_scale is not None:
+        head_scale = float(head_scale)
     seed = clip_seed(recipe_seed, cid)
     rng = np.random.default_rng(seed)
     n = int(round(float(spec["duration_s"]) * fps))
@@ -90,7 +107,7 @@ def plan_clip(spec: dict[str, Any], recipe: dict[str, Any], recipe_seed: int) ->
             raise ValueError(f"clip {cid}: unknown identity {name!r}")
         length = n - start if k == len(shot_specs) - 1 else int(ss["frames"])
         bg_cols = ss.get("background") or (people[name]["background"] if name else spec["background"])
-        bg = render_background(size, tuple(bg_cols[0]), tuple(bg_cols[1]), seed + 7 * k)
+        bg = render_background(size, tuple(bg_cols[0]), tuple(bg_cols[1]), seed + 7 * k, height=height)
         shots.append(Shot(start, start + length, name, bg))
         voice = people[name]["voice"] if name else spec.get("voice", {"f0": 150.0})
         samples = int(round((start + length) * hop)) - int(round(start * hop))
@@ -134,16 +151,16 @@ def plan_clip(spec: dict[str, Any], recipe: dict[str, Any], recipe_seed: int) ->
         id=cid, fps=fps, size=size, sample_rate=sr, n_frames=n, seed=seed, motion=spec.get("motion", "sway"),
         identities=idents, shots=shots, audio=audio.astype(np.float32), speech_segments=segments,
         mouth=mouth.astype(np.float32), tracks=tracks, blink_onsets=onsets, av_offset_frames=offset,
-        blur_sigma=blur, defects=defects,
+        blur_sigma=blur, defects=defects, height=height, head_scale=head_scale, head_y=head_y,
     )
 
 
 def _scene_only(bg: np.ndarray, i: int, fps: float, grain: np.ndarray) -> np.ndarray:
     """A face-free frame: the backdrop with a potted plant drifting across it (so it is not static)."""
     img = bg.copy()
-    size = img.shape[0]
+    size = img.shape[1]
     x = size * (0.3 + 0.4 * (0.5 + 0.5 * np.sin(2 * np.pi * 0.12 * i / fps)))
-    y = size * 0.62
+    y = img.shape[0] * 0.62
     leaves = np.zeros(img.shape[:2], np.float32)
     for k in range(7):
         a = -np.pi / 2 + (k - 3) * 0.35
@@ -161,7 +178,7 @@ def _scene_only(bg: np.ndarray, i: int, fps: float, grain: np.ndarray) -> np.nda
 def render_clip_frame(plan: ClipPlan, i: int) -> np.ndarray:
     shot = next(s for s in plan.shots if s.start <= i < s.end)
     if plan.grain is None:
-        plan.grain = grain_bank(plan.seed + 3000, plan.size)
+        plan.grain = grain_bank(plan.seed + 3000, plan.size, height=plan.height)
     grain = plan.grain[i % len(plan.grain)]
     if shot.identity is None:
         frame = _scene_only(shot.background, i, plan.fps, grain)
@@ -170,9 +187,12 @@ def render_clip_frame(plan: ClipPlan, i: int) -> np.ndarray:
         pose = Pose(yaw=float(tr["yaw"][i]), pitch=float(tr["pitch"][i]), roll=float(tr["roll"][i]),
                     scale=float(tr["scale"][i]), tx=float(tr["tx"][i]), ty=float(tr["ty"][i]),
                     mouth=float(plan.mouth[i]), blink=float(tr["blink"][i]))
-        frame = render_frame(plan.identities[shot.identity], pose, shot.background, grain)
+        frame = render_frame(plan.identities[shot.identity], pose, shot.background, grain,
+                             head_scale=plan.head_scale, head_y=plan.head_y)
     if plan.blur_sigma > 0:
-        frame = cv2.GaussianBlur(frame, (0, 0), plan.blur_sigma * plan.size / 256.0)
+        sigma = (plan.blur_sigma * plan.frame_height / 256.0 if plan.head_scale is None
+                 else plan.blur_sigma * plan.head_scale)  # in face-template units, as the head is drawn
+        frame = cv2.GaussianBlur(frame, (0, 0), sigma)
     return frame
 
 

@@ -95,10 +95,24 @@ class CorpusManifest:
         return cls(root=str(out_dir), clips=clips, **d)
 
 
-def load_recipe(recipe_path: str | Path | None = None, seed: int | None = None) -> dict[str, Any]:
-    """Parse the recipe; `seed` overrides the recipe's seed."""
+HALF_BODY_SWITCH = "half_body"  # recipe key: true adds the `half_body_clips` list to `clips`
+
+
+def load_recipe(
+    recipe_path: str | Path | None = None, seed: int | None = None, half_body: bool | None = None
+) -> dict[str, Any]:
+    """Parse the recipe; `seed` overrides the recipe's seed, `half_body` the recipe's half-body switch.
+
+    The optional `half_body_clips` list joins `clips` only when the switch is on; both keys are removed
+    from the returned recipe, so a recipe with the switch off hashes as if the list were not there.
+    """
     path = Path(recipe_path) if recipe_path is not None else DEFAULT_RECIPE
     recipe = yaml.safe_load(path.read_text())
+    extra = recipe.pop("half_body_clips", None) or []
+    on = bool(recipe.pop(HALF_BODY_SWITCH, False)) if half_body is None else bool(half_body)
+    recipe.pop(HALF_BODY_SWITCH, None)
+    if on:
+        recipe["clips"] = list(recipe.get("clips", [])) + list(extra)
     for key in ("seed", "fps", "size", "sample_rate", "identities", "clips"):
         if key not in recipe:
             raise ValueError(f"{path}: recipe lacks {key!r}")
@@ -149,7 +163,7 @@ def write_clip(plan: ClipPlan, out_dir: Path, crf: int = 18, preset: str = "medi
     """Encode one planned clip (streamed in chunks) and its ground-truth sidecar; return its record."""
     video = out_dir / f"{plan.id}.mp4"
     truth = out_dir / f"{plan.id}.truth.json"
-    with VideoWriter(video, fps=plan.fps, width=plan.size, height=plan.size, sample_rate=plan.sample_rate,
+    with VideoWriter(video, fps=plan.fps, width=plan.size, height=plan.frame_height, sample_rate=plan.sample_rate,
                      crf=crf, preset=preset) as w:
         w.write_audio(plan.audio)
         for chunk in iter_clip_frames(plan):
@@ -161,7 +175,7 @@ def write_clip(plan: ClipPlan, out_dir: Path, crf: int = 18, preset: str = "medi
         id=plan.id, file=video.name, sha256=file_sha256(video), truth_file=truth.name,
         truth_sha256=file_sha256(truth), identity=faces[0] if len(faces) == 1 else None,
         identities=[n for n in names if n is not None], duration_s=plan.n_frames / plan.fps,
-        n_frames=plan.n_frames, width=plan.size, height=plan.size, fps=plan.fps,
+        n_frames=plan.n_frames, width=plan.size, height=plan.frame_height, fps=plan.fps,
         sample_rate=plan.sample_rate, has_face=plan.has_face, defects=list(plan.defects),
         av_offset_frames=plan.av_offset_frames, motion=plan.motion,
         motion_params=copy.deepcopy(MOTION_PARAMS[plan.motion]),
@@ -177,11 +191,13 @@ def generate_corpus(
     seed: int | None = None,
     force: bool = False,
     clip_ids: list[str] | None = None,
+    half_body: bool | None = None,
 ) -> CorpusManifest:
-    """Generate (or reuse) the demo corpus in `out_dir`; `clip_ids` restricts it to a subset."""
+    """Generate (or reuse) the demo corpus in `out_dir`; `clip_ids` restricts it to a subset;
+    `half_body` overrides the recipe's switch for its half-body clips."""
     t0 = time.perf_counter()
     out_dir = Path(out_dir)
-    recipe = load_recipe(recipe_path, seed)
+    recipe = load_recipe(recipe_path, seed, half_body)
     if clip_ids is not None:
         missing = set(clip_ids) - {c["id"] for c in recipe["clips"]}
         if missing:

@@ -125,36 +125,62 @@ def _face_outline(ident: Identity) -> np.ndarray:
 
 
 def render_frame(
-    ident: Identity, pose: Pose, background: np.ndarray, grain: np.ndarray | None = None
+    ident: Identity, pose: Pose, background: np.ndarray, grain: np.ndarray | None = None,
+    head_scale: float | None = None, head_y: float = 0.45,
 ) -> np.ndarray:
-    """Draw one RGB uint8 frame of `ident` in `pose` over a float32 background (+ optional grain field)."""
-    size = background.shape[0]
-    k = size / 256.0
+    """Draw one RGB uint8 frame of `ident` in `pose` over a float32 background (+ optional grain field).
+
+    The background may be any H x W. head_scale: frame pixels per template unit (default H / 256: a
+    close-up whose head grows with the frame; smaller values give half-body framing, the shoulders and
+    torso reaching the bottom edge); head_y: the head's rest position as a fraction of H.
+    """
+    size_h, size_w = background.shape[:2]
+    k = size_h / 256.0 if head_scale is None else float(head_scale)
     img = background.copy()
     # template units are 256-px pixels; scale the whole head with the frame
     pose = Pose(**{**pose.__dict__, "scale": pose.scale * k, "tx": pose.tx * k, "ty": pose.ty * k})
     i = ident
     s = pose.scale
-    center = np.array([size * 0.5 + pose.tx, size * 0.45 + pose.ty])
+    center = np.array([size_w * 0.5 + pose.tx, size_h * head_y + pose.ty])
     skin = np.array(i.skin, np.float32)
     hair = np.array(i.hair, np.float32)
 
-    # --- shoulders (follow translation and scale, not head rotation) ---
-    body = np.zeros((size, size), np.float32)
+    # --- shoulders and torso (follow translation and scale, not head rotation) ---
+    body = np.zeros((size_h, size_w), np.float32)
     bc = center + np.array([0, 118 * s])
     cv2.ellipse(body, (int(bc[0] * ONE), int(bc[1] * ONE)), (int(100 * s * ONE), int(52 * s * ONE)),
                 0, 180, 360, 1.0, -1, cv2.LINE_AA, SHIFT)
-    cv2.rectangle(body, (int(bc[0] - 100 * s), int(bc[1])), (int(bc[0] + 100 * s), size), 1.0, -1)
+    if head_scale is None:
+        cv2.rectangle(body, (int(bc[0] - 100 * s), int(bc[1])), (int(bc[0] + 100 * s), size_h), 1.0, -1)
+    else:  # half-body: a torso widening to the hips, arms hanging at its sides
+        bottom = size_h + 1.0
+        torso = np.array([[bc[0] - 100 * s, bc[1]], [bc[0] + 100 * s, bc[1]],
+                          [bc[0] + 112 * s, bottom], [bc[0] - 112 * s, bottom]])
+        fill(body, np.round(torso * ONE).astype(np.int32))
     body_shade = 0.75 + 0.25 * soft(body, 10 * s)
     paint(img, body, np.array(i.shirt, np.float32)[None, None] * body_shade[..., None])
+    if head_scale is not None:
+        for side in (-1, 1):  # sleeves: a darker band down each side, with a crease towards the torso
+            arm = np.zeros_like(body)
+            ax = bc[0] + side * 100 * s
+            pts = np.array([[ax - side * 34 * s, bc[1] + 20 * s], [ax + side * 4 * s, bc[1] + 10 * s],
+                            [ax + side * 18 * s, size_h + 1.0], [ax - side * 22 * s, size_h + 1.0]])
+            fill(arm, np.round(pts * ONE).astype(np.int32))
+            paint(img, arm, np.array(i.shirt, np.float32)[None, None] * 0.82 * body_shade[..., None])
+            hand_y = bc[1] + 250 * s  # a hand at the end of the sleeve when the frame reaches it
+            if hand_y < size_h:
+                hand = np.zeros_like(body)
+                cv2.ellipse(hand, (int((ax + side * 2 * s) * ONE), int(hand_y * ONE)),
+                            (int(16 * s * ONE), int(22 * s * ONE)), 0, 0, 360, 1.0, -1, cv2.LINE_AA, SHIFT)
+                paint(img, hand, skin * 0.9)
 
     # everything else is drawn inside the head's bounding box (a view into img)
     half_w = (i.face_a + 35) * s
-    x0, x1 = int(max(0, center[0] - half_w)), int(min(size, center[0] + half_w + 1))
+    x0, x1 = int(max(0, center[0] - half_w)), int(min(size_w, center[0] + half_w + 1))
     y0 = int(max(0, center[1] - (1.1 * i.face_b + 50) * s))
-    y1 = int(min(size, center[1] + 100 * s))
+    y1 = int(min(size_h, center[1] + 100 * s))
     sub = img[y0:y1, x0:x1]
-    h = _Head(ident, pose, (size * 0.5 - x0, size * 0.45 - y0))
+    h = _Head(ident, pose, (size_w * 0.5 - x0, size_h * head_y - y0))
     roi = (y1 - y0, x1 - x0)
     blank = lambda: np.zeros(roi, np.float32)  # noqa: E731
     _draw_head(sub, h, i, pose, skin, hair, blank)

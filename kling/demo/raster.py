@@ -20,23 +20,26 @@ def smooth_noise(rng: np.random.Generator, h: int, w: int, cell: int) -> np.ndar
 
 
 def render_background(
-    size: int, top: tuple[int, int, int], bottom: tuple[int, int, int], seed: int
+    size: int, top: tuple[int, int, int], bottom: tuple[int, int, int], seed: int, height: int | None = None
 ) -> np.ndarray:
-    """A non-flat room-like backdrop: vertical gradient, a soft window and shelf, low-frequency texture."""
+    """A non-flat room-like backdrop: vertical gradient, a soft window and shelf, low-frequency texture.
+
+    `size` is the width; `height` defaults to it (square)."""
     rng = np.random.default_rng(seed)
-    t = np.linspace(0.0, 1.0, size, dtype=np.float32)[:, None, None]
+    w, h = size, height or size
+    t = np.linspace(0.0, 1.0, h, dtype=np.float32)[:, None, None]
     img = (1 - t) * np.array(top, np.float32) + t * np.array(bottom, np.float32)
-    img = np.repeat(img, size, axis=1)
-    deco = np.zeros((size, size), np.float32)
-    wx = int(rng.uniform(0.0, 0.15) * size) if rng.random() < 0.5 else int(rng.uniform(0.7, 0.85) * size)
-    wy = int(rng.uniform(0.08, 0.2) * size)
-    cv2.rectangle(deco, (wx, wy), (wx + size // 5, wy + size // 4), 1.0, -1)
-    bright = cv2.GaussianBlur(deco, (0, 0), size / 60)
+    img = np.repeat(img, w, axis=1)
+    deco = np.zeros((h, w), np.float32)
+    wx = int(rng.uniform(0.0, 0.15) * w) if rng.random() < 0.5 else int(rng.uniform(0.7, 0.85) * w)
+    wy = int(rng.uniform(0.08, 0.2) * h)
+    cv2.rectangle(deco, (wx, wy), (wx + w // 5, wy + h // 4), 1.0, -1)
+    bright = cv2.GaussianBlur(deco, (0, 0), min(w, h) / 60)
     shelf = np.zeros_like(deco)
-    sy = int(rng.uniform(0.55, 0.7) * size)
-    cv2.rectangle(shelf, (0, sy), (size, sy + size // 40), 1.0, -1)
+    sy = int(rng.uniform(0.55, 0.7) * h)
+    cv2.rectangle(shelf, (0, sy), (w, sy + h // 40), 1.0, -1)
     shelf = cv2.GaussianBlur(shelf, (0, 0), 1.5)
-    tex = smooth_noise(rng, size, size, max(4, size // 16))
+    tex = smooth_noise(rng, h, w, max(4, min(w, h) // 16))
     img = img * (1.0 + 0.25 * bright[..., None] - 0.25 * shelf[..., None] + 0.06 * tex[..., None])
     return np.clip(img, 0, 255).astype(np.float32)
 
@@ -76,7 +79,9 @@ def soft(mask: np.ndarray, sigma: float) -> np.ndarray:
     return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
-def grain_bank(seed: int, size: int, n: int = 8) -> np.ndarray:
-    """A few fields of sensor grain (std 2 levels) to cycle through: per-frame noise without per-frame cost."""
+def grain_bank(seed: int, size: int, n: int = 8, height: int | None = None) -> np.ndarray:
+    """A few fields of sensor grain (std 2 levels) to cycle through: per-frame noise without per-frame cost.
+
+    `size` is the width; `height` defaults to it."""
     rng = np.random.default_rng(seed)
-    return rng.normal(0.0, 2.0, (n, size, size)).astype(np.float32)
+    return rng.normal(0.0, 2.0, (n, height or size, size)).astype(np.float32)

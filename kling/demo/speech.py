@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from kling.clock import SAMPLE_RATE
+
 # (F1, F2, F3) in Hz of five vowels (adult averages, Peterson & Barney style)
 _VOWELS = np.array(
     [[730, 1090, 2440], [530, 1840, 2480], [300, 2250, 2950], [570, 840, 2410], [320, 900, 2250]],
@@ -59,7 +61,7 @@ def synthesize_speech(
     duration_s: float,
     seed: int,
     f0: float = 120.0,
-    sample_rate: int = 16000,
+    sample_rate: int = SAMPLE_RATE,
     syllable_hz: tuple[float, float] = (3.0, 6.0),
     phrase_s: tuple[float, float] = (1.2, 2.6),
     pause_s: tuple[float, float] = (0.35, 0.75),
@@ -131,7 +133,7 @@ def synthesize_speech(
     return Speech(audio.astype(np.float32), envelope.astype(np.float32), segments, sample_rate)
 
 
-def silence(duration_s: float, seed: int, sample_rate: int = 16000) -> Speech:
+def silence(duration_s: float, seed: int, sample_rate: int = SAMPLE_RATE) -> Speech:
     """Near-zero room noise: an audio track with no speech in it."""
     rng = np.random.default_rng(seed)
     n = int(round(duration_s * sample_rate))

@@ -13,6 +13,7 @@ normalised clip and its face-track table: nothing is decoded twice per clip and 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import io
 import json
 import logging
@@ -27,15 +28,18 @@ import torch
 import torch.nn.functional as F
 
 from kling.atomic import atomic_write_bytes, atomic_write_json
+from kling.clock import FPS, MFCC_PER_FRAME, SAMPLE_RATE, SAMPLES_PER_FRAME
 from kling.curate.runner import Workspace
 from kling.curate.sources import VideoRef
 from kling.hashing import config_hash
-from kling.perception.sync.audio import SAMPLES_PER_FRAME, compute_mfcc, frames_covered, to_int16_scale
+from kling.perception.sync.audio import compute_mfcc, frames_covered, to_int16_scale
 from kling.perception.sync.expert import CHECKPOINT, EXPERT_CONFIG, EXPERT_NAME, LATEST, META, STATE, prep_crops
 from kling.perception.sync.model import LIP_FRAMES, MFCC_WINDOW, SyncNet, SyncNetConfig
 from kling.perception.sync.score import EXPERT_PROTOCOL_VERSION, VSHIFT
 
 log = logging.getLogger(__name__)
+
+TRAINER_VERSION = 1  # bump when a change to this file changes the weights a recipe trains to
 @dataclass
 class ExpertClip:
     """One training clip: expert-size frames (RGB) and its MFCC; n usable windows."""
@@ -47,7 +51,7 @@ class ExpertClip:
     @property
     def n_windows(self) -> int:
         # lip windows need 5 frames; audio window i needs MFCC columns 4i..4i+19
-        return max(0, min(len(self.frames) - LIP_FRAMES + 1, (self.mfcc.shape[1] - MFCC_WINDOW) // 4 + 1))
+        return max(0, min(len(self.frames) - LIP_FRAMES + 1, (self.mfcc.shape[1] - MFCC_WINDOW) // MFCC_PER_FRAME + 1))
 
     @staticmethod
     def from_arrays(clip_id: str, crops224: np.ndarray, audio: np.ndarray, lip_size: int = EXPERT_CONFIG.lip_size) -> "ExpertClip":
@@ -88,7 +92,7 @@ def _segment(clip: ExpertClip, start: int, seg: int) -> tuple[torch.Tensor, torc
     cc = torch.from_numpy(clip.mfcc)
     idx = torch.arange(start - VSHIFT, start + seg + VSHIFT)
     valid = (idx >= 0) & (idx < clip.n_windows)
-    cols = (idx.clamp(0, clip.n_windows - 1) * 4)[:, None] + torch.arange(MFCC_WINDOW)
+    cols = (idx.clamp(0, clip.n_windows - 1) * MFCC_PER_FRAME)[:, None] + torch.arange(MFCC_WINDOW)
     aud = cc[:, cols].permute(1, 0, 2).unsqueeze(1)  # (seg+30, 1, 13, 20)
     return lip, aud, valid
 
@@ -113,24 +117,32 @@ def _loss(model: _Trainee, batch: list[tuple], seg: int) -> tuple[torch.Tensor, 
     return torch.stack(losses).mean(), correct / (seg * len(batch))
 
 
+def _content_hash(clip: ExpertClip) -> str:
+    h = hashlib.sha256(np.ascontiguousarray(clip.frames).tobytes())
+    h.update(np.ascontiguousarray(clip.mfcc).tobytes())
+    return "arrays:" + h.hexdigest()
+
+
 def _to_bytes(obj) -> bytes:
     buf = io.BytesIO()
     torch.save(obj, buf)
     return buf.getvalue()
 
 
-def _save(out: Path, model: _Trainee, opt, step: int, cfg: TrainConfig, history: list, clip_ids: list[str]) -> None:
+def _save(out: Path, model: _Trainee, opt, step: int, cfg: TrainConfig, history: list, clip_ids: list[str],
+          recipe: dict) -> None:
     # Saved through a buffer: torch.save names the zip's root folder after the file, and the temporary
     # file's random name would make identical weights hash differently (the sha256 identifies the backbone).
     atomic_write_bytes(out / CHECKPOINT, _to_bytes(model.net.state_dict()))
     atomic_write_bytes(out / STATE, _to_bytes({"model": model.state_dict(), "opt": opt.state_dict(), "step": step,
                                                "rng": torch.get_rng_state()}))
     atomic_write_json(out / META, {"name": EXPERT_NAME, "step": step, "train": cfg.to_dict(), "arch": cfg.arch.to_dict(),
-                                   "protocol_version": EXPERT_PROTOCOL_VERSION, "clips": clip_ids, "history": history})
+                                   "protocol_version": EXPERT_PROTOCOL_VERSION, "clips": clip_ids, "history": history,
+                                   "recipe": recipe, "recipe_hash": config_hash(recipe)})
 
 
 def train_expert(clips: list[ExpertClip], out_dir: str | Path, cfg: TrainConfig = TrainConfig(),
-                 max_new_steps: int | None = None) -> dict:
+                 max_new_steps: int | None = None, recipe: dict | None = None) -> dict:
     """Train (or resume) the sync expert into out_dir; returns the metadata of the last checkpoint.
     `max_new_steps` stops this call early (a checkpoint is written there); calling again resumes."""
     out = Path(out_dir)
@@ -153,6 +165,8 @@ def train_expert(clips: list[ExpertClip], out_dir: str | Path, cfg: TrainConfig 
         history = json.loads((out / META).read_text()).get("history", [])
         log.info("sync expert: resuming at step %d", step)
     ids = [c.id for c in clips]
+    # Without a recipe from curation, the data is named by its content (a caller's own arrays).
+    recipe = recipe or expert_recipe({c.id: _content_hash(c) for c in clips}, cfg)
     model.train()
     t0 = time.perf_counter()
     stop = cfg.steps if max_new_steps is None else min(cfg.steps, step + max_new_steps)
@@ -172,7 +186,7 @@ def train_expert(clips: list[ExpertClip], out_dir: str | Path, cfg: TrainConfig 
                             "seconds": round(time.perf_counter() - t0, 1)})
             log.info("sync expert step %d: loss %.3f offset-acc %.2f", step, loss.item(), acc)
         if step % cfg.checkpoint_every == 0 or step == stop:
-            _save(out, model, opt, step, cfg, history, ids)
+            _save(out, model, opt, step, cfg, history, ids, recipe)
     return json.loads((out / META).read_text())
 
 
@@ -188,19 +202,19 @@ def clip_from_video(video: str | Path, tracks=None, clip_id: str | None = None,
 
     video = Path(video)
     boxes = tracks_from_table(_default_face_tracks(video) if tracks is None else tracks)
-    audio = read_audio(video, sample_rate=16000)
+    audio = read_audio(video, sample_rate=SAMPLE_RATE)
     if not boxes or audio is None:
         return None
     track = max(boxes, key=lambda b: len(b.frames))
     cropper = TrackCropper(track)
-    parts = [prep_crops(cropper.crops(c.frames, c.start), lip_size) for c in iter_frames(video, fps=25.0, chunk_size=32)]
+    parts = [prep_crops(cropper.crops(c.frames, c.start), lip_size) for c in iter_frames(video, fps=FPS, chunk_size=32)]
     frames = np.concatenate(parts)
     seg = audio[track.start * SAMPLES_PER_FRAME : track.end * SAMPLES_PER_FRAME]
     n = min(len(frames), frames_covered(len(seg)))
     return ExpertClip(clip_id or video.stem, frames[:n], compute_mfcc(to_int16_scale(seg[: n * SAMPLES_PER_FRAME])))
 
-def kept_clips(ws: Workspace, refs: list[VideoRef]) -> Iterator[tuple[str, Path, pd.DataFrame]]:
-    """(clip_id, normalised video, that clip's face-track rows) for every clip the quality filters kept."""
+def kept_clips(ws: Workspace, refs: list[VideoRef]) -> Iterator[tuple[str, str, Path, pd.DataFrame]]:
+    """(clip_id, video_id, normalised video, that clip's face-track rows) for every clip the quality filters kept."""
     for ref in refs:
         rec = ws.load("quality", ref.video_id)
         if rec is None or not rec.ok:
@@ -209,7 +223,7 @@ def kept_clips(ws: Workspace, refs: list[VideoRef]) -> Iterator[tuple[str, Path,
         tracks = pd.read_parquet(ws.output("face_tracks", ref.video_id, ".parquet"))
         for row in quality[quality["kept"]].itertuples(index=False):
             sel = (tracks["track_id"] == row.track_id) & (tracks["frame"] >= row.start_frame) & (tracks["frame"] < row.end_frame)
-            yield row.clip_id, ws.output("normalise", ref.video_id, ".mp4"), tracks[sel]
+            yield row.clip_id, ref.video_id, ws.output("normalise", ref.video_id, ".mp4"), tracks[sel]
 
 
 MIN_CLIPS = 2
@@ -219,20 +233,37 @@ class NotEnoughClips(ValueError):
     """Too few kept clips to train on (the expert contrasts clips with each other's audio)."""
 
 
-def train_sync_expert(ws: Workspace, refs: list[VideoRef], root: str | Path, config=None) -> dict:
+def expert_recipe(clip_sources: dict[str, str], cfg: TrainConfig) -> dict:
+    """What identifies a trained expert across machines: its training data (each clip id with the identity of
+    its source video, kling.curate.sources.source_identities), its configuration and the trainer's version.
+    Not its weight bytes: the same recipe trains to slightly different weights on CPUs with other vector
+    units (float reductions in another order), and that difference is the machine's, not the model's. The
+    regression gate compares numbers of one recipe within tolerances measured across emulated CPUs
+    (benchmarks/bench_cpu_spread.py); a changed recipe makes them incomparable."""
+    config = cfg.to_dict()
+    config.pop("threads", None)  # how many cores train it is the machine's choice
+    return {"trainer": "sync_expert", "trainer_version": TRAINER_VERSION, "protocol_version": EXPERT_PROTOCOL_VERSION,
+            "data": config_hash(dict(sorted(clip_sources.items()))), "clips": len(clip_sources), "config": config}
+
+
+def train_sync_expert(ws: Workspace, refs: list[VideoRef], root: str | Path, config=None,
+                      sources: dict[str, str] | None = None) -> dict:
     """Train the expert on every kept clip into `root/<hash of clips and config>/` (resuming a run with the
-    same clips and config, so a re-run does no work) and point `root/latest.json` at it. Returns the last
-    checkpoint's metadata with the clip ids and folder. Deterministic for the same clips and config."""
+    same clips and config, so a re-run does no work) and point `root/latest.json` at it. `sources`: the
+    identity of each source video (video_id -> kling.curate.sources.source_identities), recorded in the
+    checkpoint's recipe; by default the video ids alone. Returns the last checkpoint's metadata with the
+    clip ids and folder. Deterministic for the same clips and config on one machine."""
     config = config or TrainConfig()
-    clips, used = [], []
-    for clip_id, video, tracks in kept_clips(ws, refs):
+    clips, used, clip_sources = [], [], {}
+    for clip_id, video_id, video, tracks in kept_clips(ws, refs):
         clip = clip_from_video(video, tracks=tracks, clip_id=clip_id)
         if clip is not None:
             clips.append(clip)
             used.append(clip_id)
+            clip_sources[clip_id] = (sources or {}).get(video_id, video_id)
     if len(clips) < MIN_CLIPS:
         raise NotEnoughClips(f"{len(clips)} usable kept clips; the sync expert needs at least {MIN_CLIPS}")
     out_dir = Path(root) / config_hash({"clips": used, "config": config})
-    meta = train_expert(clips, out_dir, config)
+    meta = train_expert(clips, out_dir, config, recipe=expert_recipe(clip_sources, config))
     atomic_write_json(Path(root) / LATEST, {"dir": str(out_dir)})
     return {**meta, "clips": used, "dir": str(out_dir), "config": dataclasses.asdict(config)}

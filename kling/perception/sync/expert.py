@@ -56,9 +56,19 @@ def load_expert(out_dir_or_file: str | Path):
     meta = json.loads(meta_path.read_text())
     arch = SyncNetConfig(**meta["arch"])
     net = load_syncnet(ckpt, arch)
-    return SyncBackbone(name=EXPERT_NAME, sha256=sha256_of(ckpt), net=FusedSyncNet(net),
+    weights_sha = sha256_of(ckpt)
+    return SyncBackbone(name=EXPERT_NAME, sha256=backbone_identity(meta, weights_sha), net=FusedSyncNet(net),
                         protocol_version=EXPERT_PROTOCOL_VERSION, prep=lambda c: prep_crops(c, arch.lip_size),
-                        meta={"step": meta.get("step"), "path": str(ckpt)})
+                        meta={"step": meta.get("step"), "path": str(ckpt), "weights_sha256": weights_sha,
+                              "recipe": meta.get("recipe")})
+
+
+def backbone_identity(meta: dict, weights_sha256: str) -> str:
+    """The `backbone_sha256` its numbers carry: the sha256 of its training recipe (data, configuration,
+    trainer version; kling.train.sync_expert.expert_recipe), prefixed "recipe:", so that the same recipe
+    trained on another CPU stays comparable (its weights differ in the last bits); the weight file's own
+    sha256 for a checkpoint that records no recipe."""
+    return f"recipe:{meta['recipe_hash']}" if meta.get("recipe_hash") else weights_sha256
 
 
 def expert_evaluator(out_dir_or_file: str | Path, batch_size: int = 64):

@@ -39,8 +39,8 @@ def test_every_regression_is_named_with_old_new_and_tolerance():
     assert set(failed) == {"sync_c", "sync_d", "csim"}
     assert failed["sync_d"].direction == "lower"  # from higher_is_better
     text = rep.format()
-    assert "sync_c [ours / demo]: old 7 -> new 6.5 (tolerance 0.1, higher is better)" in text
-    assert "sync_d [ours / demo]: old 6 -> new 6.5 (tolerance 0.1, lower is better)" in text
+    assert "sync_c [ours / demo]: old 7 -> new 6.5, moved -0.5 (tolerance 0.1, higher is better)" in text
+    assert "sync_d [ours / demo]: old 6 -> new 6.5, moved +0.5 (tolerance 0.1, lower is better)" in text
     assert "csim" in text and text.strip().splitlines()[-1].startswith("REGRESSION")
 
 
@@ -111,6 +111,27 @@ def test_cli_regress_exit_codes_and_baseline_update(tmp_path):
     assert r.exit_code == 0 and "no regression" in r.output
     store.write_run(run(sync_c=6.0, run_id="r2", created_at="2026-12-01T00:00:00+00:00"), root)
     r = cli.invoke(app, ["regress", "--baseline", str(base), "--current", str(root)])
-    assert r.exit_code == 1 and "sync_c [ours / demo]: old 7 -> new 6 (tolerance 0.01" in r.output
+    assert r.exit_code == 1 and "sync_c [ours / demo]: old 7 -> new 6, moved -1 (tolerance 0.01" in r.output
     r = cli.invoke(app, ["regress", "--baseline", str(tmp_path / "none.parquet")])
     assert r.exit_code == 2 and "baseline update" in r.output
+
+
+def test_a_backbone_can_have_its_own_tolerance(tmp_path):
+    """The self-trained expert's numbers follow the CPU it trained on (benchmarks/bench_cpu_spread.py): its
+    sync_c gets a wider tolerance than the official SyncNet's, which stays tight."""
+    f = tmp_path / "tol.yaml"
+    f.write_text("default: {abs: 1.0e-6}\nmetrics:\n  sync_c: {abs: 0.1}\n"
+                 "backbones:\n  syncnet-expert-demo:\n    sync_c: {abs: 0.05, rel: 0.3}\n")
+    tol = load_tolerances(f)
+    assert tol.for_metric("sync_c", "syncnet-expert-demo").allowed(0.74) == pytest.approx(0.222)
+    assert tol.for_metric("sync_c", "syncnet_v2").allowed(0.74) == pytest.approx(0.1)
+    assert tol.for_metric("sync_d", "syncnet-expert-demo").allowed(9.0) == pytest.approx(1e-6)
+    base = system_rows("ours", {"sync_c": 0.74}, CASES, noise=0, metrics={"sync_c": (True, "syncnet-expert-demo", "recipe:" + "a" * 64, "sync_cd_expert/1")})
+    moved = system_rows("ours", {"sync_c": 0.89}, CASES, noise=0, metrics={"sync_c": (True, "syncnet-expert-demo", "recipe:" + "a" * 64, "sync_cd_expert/1")})
+    assert compare_to_baseline(moved, base, tol).ok  # +0.15: another CPU's spread
+    far = system_rows("ours", {"sync_c": 0.40}, CASES, noise=0, metrics={"sync_c": (True, "syncnet-expert-demo", "recipe:" + "a" * 64, "sync_cd_expert/1")})
+    rep = compare_to_baseline(far, base, tol)
+    assert not rep.ok and "moved -0.34" in rep.format()
+    f.write_text("backbones:\n  x:\n    sync_c: {abs: -1}\n")
+    with pytest.raises(ValueError, match="backbones.x.sync_c"):
+        load_tolerances(f)

@@ -363,3 +363,71 @@ def test_full_default_corpus(demo_corpus, dlib_models, vad_model):
     assert {"sway", "nod", "shake", "still", "zoom_in", "none"} <= labels
     defects = {d for r in manifest.clips for d in r.defects}
     assert defects == {"av_offset", "silent", "no_face", "blur", "scene_cut"}
+
+
+# --- half-body clips (off by default: an option of the recipe) ---------------------------------------------
+
+@pytest.fixture(scope="module")
+def multiscale_detector():
+    from kling.perception.faces.detect import DlibDetector
+    from kling.perception.faces.multiscale import MultiScaleDetector
+
+    return MultiScaleDetector(DlibDetector())
+
+
+def test_half_body_clips_are_off_by_default(recipe, tmp_path):
+    import yaml
+
+    from kling.demo import recipe_hash
+    from kling.demo.corpus import DEFAULT_RECIPE
+
+    raw = yaml.safe_load(DEFAULT_RECIPE.read_text())
+    assert raw["half_body"] is False and raw["half_body_clips"]
+    hb_ids = [c["id"] for c in raw["half_body_clips"]]
+    assert not {c["id"] for c in recipe["clips"]} & set(hb_ids)
+    assert "half_body" not in recipe and "half_body_clips" not in recipe
+    # the default recipe hashes as if the option were not in the file (demo numbers and caches unchanged)
+    bare = {k: v for k, v in raw.items() if k not in ("half_body", "half_body_clips")}
+    (tmp_path / "bare.yaml").write_text(yaml.safe_dump(bare))
+    assert recipe_hash(load_recipe(tmp_path / "bare.yaml")) == recipe_hash(recipe)
+    on = load_recipe(half_body=True)
+    assert [c["id"] for c in on["clips"]] == [c["id"] for c in recipe["clips"]] + hb_ids
+    assert recipe_hash(on) != recipe_hash(recipe)
+    raw["half_body"] = True
+    (tmp_path / "on.yaml").write_text(yaml.safe_dump(raw))
+    assert recipe_hash(load_recipe(tmp_path / "on.yaml")) == recipe_hash(on)
+
+
+def test_half_body_renders_find_the_small_face(multiscale_detector):
+    """Every 25th frame of each half-body clip, un-encoded: a portrait frame, a torso, a face of ~60-90 px
+    that the detector's 320 px copy cannot see and the multi-scale wrapper finds in every frame."""
+    from kling.perception.faces.detect import DlibDetector
+
+    on = load_recipe(half_body=True)
+    raw_ids = [c["id"] for c in on["clips"]][len(load_recipe()["clips"]):]
+    base = DlibDetector()
+    for cid in raw_ids:
+        plan = plan_clip(_spec(on, cid), on, on["seed"])
+        frames = np.stack([render_clip_frame(plan, i) for i in range(0, plan.n_frames, 25)])
+        w, h = _spec(on, cid)["frame"]
+        assert frames.shape[1:] == (h, w, 3) and plan.framing == "half_body"
+        assert not any(base.detect(frames[:3]))  # the path this clip exists for
+        dets = multiscale_detector.detect(frames)
+        assert all(len(d) == 1 for d in dets), cid
+        widths = np.array([d[0].x1 - d[0].x0 for d in dets])
+        assert 55 <= widths.min() and widths.max() <= 100, (cid, widths)
+        # the torso: shirt colour below the face down to the bottom edge
+        col = frames[0][int(0.9 * h), w // 2].astype(float)
+        assert np.abs(col - np.array(plan.identities[plan.shots[0].identity].shirt)).max() < 60
+
+
+@pytest.mark.slow
+def test_half_body_clip_encoded_face_in_every_frame(tmp_path, multiscale_detector):
+    manifest = generate_corpus(tmp_path, clip_ids=["ava_halfbody"], half_body=True)
+    rec = manifest.clip("ava_halfbody")
+    info = probe(manifest.path("ava_halfbody"))
+    assert (info.width, info.height) == (rec.width, rec.height) == (384, 512)
+    frames = read_frames(manifest.path("ava_halfbody"))
+    assert len(frames) == rec.n_frames
+    dets = multiscale_detector.detect(frames)
+    assert all(len(d) == 1 for d in dets)

@@ -116,3 +116,24 @@ def test_same_training_gives_the_same_checkpoint_bytes(tmp_path):
     train_expert(clips, tmp_path / "a", cfg)
     train_expert(clips, tmp_path / "b", cfg)
     assert file_sha256(tmp_path / "a" / "expert.pt") == file_sha256(tmp_path / "b" / "expert.pt")
+
+
+def test_an_expert_is_identified_by_its_recipe_not_its_weight_bytes(tmp_path, monkeypatch):
+    """Another CPU trains the same recipe to other weight bytes (emulated: oneDNN limited to AVX2 kernels in a
+    fresh process would do it; here the thread count, which also reorders float sums). The backbone identity
+    the leaderboard compares stays the recipe's; a changed recipe changes it."""
+    from kling.perception.sync.expert import backbone_identity, load_expert
+    from kling.train.sync_expert import expert_recipe
+
+    clips = _clips(3, frames=60)
+    one = train_expert(clips, tmp_path / "t1", TrainConfig(steps=6, seg=16, segments=2, threads=1))
+    two = train_expert(clips, tmp_path / "t2", TrainConfig(steps=6, seg=16, segments=2, threads=2))
+    a, b = load_expert(tmp_path / "t1"), load_expert(tmp_path / "t2")
+    assert one["recipe_hash"] == two["recipe_hash"] and a.sha256 == b.sha256 == f"recipe:{one['recipe_hash']}"
+    assert a.meta["weights_sha256"] and a.meta["recipe"]["config"].get("threads") is None
+    longer = expert_recipe({c.id: "x" for c in clips}, TrainConfig(steps=7, seg=16, segments=2))
+    shorter = expert_recipe({c.id: "x" for c in clips}, TrainConfig(steps=6, seg=16, segments=2))
+    other_data = expert_recipe({c.id: "y" for c in clips}, TrainConfig(steps=6, seg=16, segments=2))
+    assert len({str(longer), str(shorter), str(other_data)}) == 3
+    # a checkpoint that records no recipe is identified by its bytes, as standard weights are
+    assert backbone_identity({}, "ab" * 32) == "ab" * 32
