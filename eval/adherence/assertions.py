@@ -291,10 +291,37 @@ def load_case(path) -> dict:
         raise ValueError(f"{p}: a case file must be a mapping with 'instruction' and/or 'assertions'")
     data = data.get("case", data)
     assertions: list[Assertion] = [assertion_from_dict(d) for d in data.get("assertions") or []]
-    for beat in data.get("storyline") or []:
+    story = data.get("storyline")
+    if isinstance(story, dict) and "shots" in story:  # the director's Storyline (kling.director)
+        assertions += storyline_assertions(story)
+        story = []
+    for beat in story or []:
         for a in parse_instruction(str(beat.get("text", ""))):
             assertions.append(Assertion(a.kind, a.value, float(beat.get("start_s", 0.0)),
                                         None if beat.get("end_s") is None else float(beat["end_s"]),
                                         a.negated, a.text, a.character, "storyline"))
     return {"instruction": data.get("instruction"), "assertions": assertions,
             "source": "explicit" if data.get("assertions") else "text"}
+
+
+# The director's shot fields -> vocabulary values (fields with no checkable value here give no assertion).
+_SHOT_HEAD = {"nod": "nod", "shake": "shake", "still": "still"}
+_SHOT_CAMERA = {"slow zoom in": "zoom_in", "slow zoom out": "zoom_out", "static close-up": "static",
+                "static medium shot": "static", "static wide shot": "static"}
+_SHOT_EMOTION = {"happy": "happy", "excited": "happy", "sad": "sad", "angry": "angry", "surprised": "surprised",
+                 "neutral": "neutral", "calm": "neutral"}
+
+
+def storyline_assertions(storyline: dict) -> list[Assertion]:
+    """A director's storyline (kling.director.Storyline as a dict) as per-shot assertions over each shot's span:
+    head motion, camera, mouth (speaking when the shot has a speaker, closed otherwise) and emotion."""
+    out = []
+    for i, shot in enumerate(storyline.get("shots") or []):
+        a, b = float(shot["t_start"]), float(shot["t_end"])
+        pairs = [("head_motion", _SHOT_HEAD.get(shot.get("head_motion"))),
+                 ("camera", _SHOT_CAMERA.get(shot.get("camera"))),
+                 ("mouth", "closed" if shot.get("speaker") == "none" else "speaking"),
+                 ("emotion", _SHOT_EMOTION.get(shot.get("emotion")))]
+        out += [Assertion(kind, value, a, b, False, f"shot {i}: {kind} {shot.get(kind, value)}", None, "storyline")
+                for kind, value in pairs if value is not None]
+    return out

@@ -1,25 +1,27 @@
 """A vision-language judge behind an OpenAI-compatible chat endpoint (vLLM, llama.cpp server, Ollama all speak it).
 
-One yes/no question per semantic assertion, asked on a few frames sampled from the assertion's span. Frames go
-as base64 JPEG data URLs in the OpenAI vision message format (``{"type": "image_url", "image_url": {"url":
-"data:image/jpeg;base64,..."}}``). Every failure mode — no endpoint configured, refused connection, HTTP error,
-timeout, a body that is not JSON, a reply with no yes/no — gives ``JudgeAnswer(status="unavailable", reason)``;
-nothing here raises on a bad reply. Standard library only (urllib), so it needs no extra dependency.
+One yes/no question per semantic assertion, asked on a few frames sampled from the assertion's span. Requests go
+through the project's one LLM client (kling.llm: the `openai` package, retries with backoff, a concurrency limit,
+the disk cache of validated replies, a transcript of every turn); the answer is validated as a `YesNo` schema.
+Frames go as base64 JPEG data URLs in the OpenAI vision message format. Every failure mode (no endpoint
+configured, refused connection, HTTP error, timeout, a body that is not JSON, a reply with no yes/no) gives
+``JudgeAnswer(status="unavailable", reason)``; nothing here raises on a bad reply.
 """
 
 from __future__ import annotations
 
-import base64
 import json
 import re
-import socket
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
+from typing import Literal
 
-import cv2
 import numpy as np
+from pydantic import BaseModel
+
+from kling.llm import LLMClient, LLMConfig, LLMError
+from kling.llm.images import jpeg_data_url
+from kling.llm.openai_chat import base_url_of
 
 SYSTEM_PROMPT = (
     "You are a strict evaluator of generated videos. You are shown frames sampled in order from a video segment. "
@@ -51,26 +53,6 @@ def question_for(kind: str, value: str) -> str:
     return QUESTIONS.get((kind, value), f"Does the video show: {kind.replace('_', ' ')} = {value.replace('_', ' ')}?")
 
 
-@dataclass
-class JudgeAnswer:
-    status: str  # "yes" | "no" | "unavailable"
-    reason: str | None = None
-    raw: str | None = None  # the model's reply text (truncated)
-    latency_s: float | None = None
-
-
-def jpeg_data_url(frame: np.ndarray, max_side: int = 512, quality: int = 85) -> str:
-    """RGB uint8 frame -> data:image/jpeg;base64 URL, downscaled so its long side is at most max_side."""
-    h, w = frame.shape[:2]
-    if max(h, w) > max_side:
-        s = max_side / max(h, w)
-        frame = cv2.resize(frame, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
-    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
-    if not ok:
-        raise ValueError("JPEG encoding failed")
-    return "data:image/jpeg;base64," + base64.b64encode(buf.tobytes()).decode("ascii")
-
-
 _YES_NO = re.compile(r"\b(yes|no)\b", re.I)
 
 
@@ -82,83 +64,66 @@ def parse_yes_no(text: str) -> str | None:
     return m.group(1).lower() if m else None
 
 
-def _content_text(content) -> str | None:
-    """message.content as text: a string, or the text parts of a list (some servers return parts)."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        parts = [p.get("text", "") for p in content if isinstance(p, dict) and isinstance(p.get("text"), str)]
-        return "".join(parts) if parts else None
-    return None
-
-
 def chat_endpoint(url: str) -> str:
     """Accept a base URL (http://host:8000/v1) or the full chat-completions URL."""
-    url = url.rstrip("/")
-    return url if url.endswith("/chat/completions") else url + "/chat/completions"
+    return base_url_of(url) + "/chat/completions"
+
+
+class YesNo(BaseModel):
+    """The judge's answer to one question."""
+
+    answer: Literal["yes", "no"]
+
+
+class ReplyText(BaseModel):
+    """A free-text reply (the instruction parser validates its JSON list itself)."""
+
+    text: str
+
+
+def _yes_no(text: str) -> dict:
+    answer = parse_yes_no(text)
+    if answer is None:
+        raise ValueError(f"reply has no yes/no: {text[:80]!r}")
+    return {"answer": answer}
+
+
+@dataclass
+class JudgeAnswer:
+    status: str  # "yes" | "no" | "unavailable"
+    reason: str | None = None
+    raw: str | None = None  # the model's reply text (truncated)
+    latency_s: float | None = None
 
 
 class JudgeClient:
-    """Minimal OpenAI-compatible chat client. ``timeout_s`` bounds each request (connect and every read)."""
+    """The judge over kling.llm's client. ``timeout_s`` bounds each request; ``retries`` are transport retries
+    (429 / 5xx / connection / timeout) with backoff; a reply with no yes/no is not re-asked."""
 
     def __init__(self, url: str, model: str, timeout_s: float = 60.0, api_key: str | None = None,
-                 max_tokens: int = 8, retries: int = 0):
+                 max_tokens: int = 8, retries: int = 0, client: LLMClient | None = None):
         if not url or not model:
             raise ValueError("a judge needs both an endpoint URL and a model name")
         self.url = chat_endpoint(url)
         self.model = model
         self.timeout_s = float(timeout_s)
-        self.api_key = api_key
         self.max_tokens = int(max_tokens)
         self.retries = int(retries)
+        self.client = client or LLMClient(LLMConfig(
+            backend="openai", base_url=base_url_of(url), model=model, api_key=api_key, timeout_s=self.timeout_s,
+            max_attempts=self.retries + 1, max_repairs=0, temperature=0.0, max_tokens=self.max_tokens))
 
     def info(self) -> dict:
         return {"url": self.url, "model": self.model, "timeout_s": self.timeout_s, "max_tokens": self.max_tokens}
 
     def chat(self, messages: list[dict], max_tokens: int | None = None) -> tuple[str | None, str | None]:
         """(reply text, None) or (None, reason). Never raises for network or protocol problems."""
-        body = json.dumps({
-            "model": self.model, "messages": messages, "temperature": 0,
-            "max_tokens": max_tokens or self.max_tokens, "stream": False,
-        }).encode()
-        headers = {"Content-Type": "application/json"}
-        if self.api_key:
-            headers["Authorization"] = f"Bearer {self.api_key}"
-        reason = None
-        for _ in range(self.retries + 1):
-            req = urllib.request.Request(self.url, data=body, headers=headers, method="POST")
-            try:
-                with urllib.request.urlopen(req, timeout=self.timeout_s) as resp:  # noqa: S310 - user-configured URL
-                    raw = resp.read()
-            except urllib.error.HTTPError as exc:
-                detail = exc.read(300).decode("utf-8", "replace") if exc.fp else ""
-                reason = f"judge HTTP {exc.code}: {detail.strip()[:200]}"
-                continue
-            except (socket.timeout, TimeoutError):
-                reason = f"judge timed out after {self.timeout_s:g} s"
-                continue
-            except urllib.error.URLError as exc:
-                if isinstance(exc.reason, (socket.timeout, TimeoutError)):
-                    reason = f"judge timed out after {self.timeout_s:g} s"
-                else:
-                    reason = f"judge unreachable: {exc.reason}"
-                continue
-            except (OSError, ValueError) as exc:  # reset connections, bad URLs, broken HTTP
-                reason = f"judge request failed: {type(exc).__name__}: {exc}"
-                continue
-            try:
-                data = json.loads(raw)
-            except (ValueError, UnicodeDecodeError):
-                return None, f"judge reply is not JSON: {raw[:120]!r}"
-            try:
-                text = _content_text(data["choices"][0]["message"]["content"])
-            except (KeyError, IndexError, TypeError):
-                err = data.get("error") if isinstance(data, dict) else None
-                return None, f"judge reply has no choices[0].message.content{f': {err}' if err else ''}"
-            if text is None:
-                return None, "judge reply content is empty or not text"
-            return text, None
-        return None, reason
+        try:
+            reply = self.client.ask("judge.chat", messages, ReplyText, parse=lambda t: {"text": t},
+                                    json_mode=False, sampling={"max_tokens": max_tokens or self.max_tokens})
+        except LLMError as exc:
+            return None, f"judge {exc.reason}"
+        return reply.value.text, None
 
     def ask(self, question: str, frames: list[np.ndarray], span: tuple[float, float] | None = None) -> JudgeAnswer:
         """Ask one yes/no question about frames (RGB uint8), sent in order as JPEG data URLs."""
@@ -170,14 +135,13 @@ class JudgeClient:
         content += [{"type": "image_url", "image_url": {"url": jpeg_data_url(f)}} for f in frames]
         messages = [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": content}]
         t0 = time.perf_counter()
-        text, reason = self.chat(messages)
-        dt = time.perf_counter() - t0
-        if text is None:
-            return JudgeAnswer("unavailable", reason, None, dt)
-        answer = parse_yes_no(text)
-        if answer is None:
-            return JudgeAnswer("unavailable", f"judge reply has no yes/no: {text[:80]!r}", text[:200], dt)
-        return JudgeAnswer(answer, None, text[:200], dt)
+        try:
+            reply = self.client.ask("judge", messages, YesNo, parse=_yes_no, json_mode=False, speaker="judge")
+        except LLMError as exc:
+            turn = exc.turn
+            raw = turn.reply_text[:200] if turn is not None and turn.reply_text else None
+            return JudgeAnswer("unavailable", f"judge {exc.reason}", raw, time.perf_counter() - t0)
+        return JudgeAnswer(reply.value.answer, None, (reply.turn.reply_text or "")[:200], time.perf_counter() - t0)
 
 
 def sample_times(start_s: float, end_s: float, k: int) -> list[float]:
