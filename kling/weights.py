@@ -111,6 +111,49 @@ REGISTRY: dict[str, WeightFile] = {
             description="I3D Kinetics-400, StyleGAN-V's torchscript export",
             used_by="FVD (StyleGAN-V variant)",
         ),
+        # Avatar model (kling.models). A diffusers-format folder is anchored at its config.json; the loader
+        # then checks the index JSON and every shard it names (fetch the whole folder, e.g. with
+        # `huggingface-cli download <repo> --local-dir $KLING_WEIGHTS/<repo name>`).
+        *[
+            WeightFile(
+                name=name,
+                filename=f"{repo}/{sub}/config.json",
+                url=f"https://huggingface.co/Wan-AI/{repo}/resolve/main/{sub}/config.json",
+                format=fmt,
+                description=f"{repo} {sub} (diffusers format)",
+                used_by=use,
+            )
+            for name, repo, sub, fmt, use in [
+                ("wan21_t2v_1_3b", "Wan2.1-T2V-1.3B-Diffusers", "transformer",
+                 "diffusers WanTransformer3DModel: config.json + safetensors (sharded with index JSON)", "avatar model (wan2.1-t2v-1.3b)"),
+                ("wan21_i2v_14b_480p", "Wan2.1-I2V-14B-480P-Diffusers", "transformer",
+                 "diffusers WanTransformer3DModel: config.json + sharded safetensors + index JSON", "avatar model (wan2.1-i2v-14b)"),
+                ("wan21_flf2v_14b_720p", "Wan2.1-FLF2V-14B-720P-diffusers", "transformer",
+                 "diffusers WanTransformer3DModel: config.json + sharded safetensors + index JSON", "avatar model (wan2.1-flf2v-14b)"),
+                ("wan21_vae", "Wan2.1-I2V-14B-480P-Diffusers", "vae",
+                 "diffusers AutoencoderKLWan: config.json + diffusion_pytorch_model.safetensors", "avatar model VAE (paper shapes)"),
+                ("wan21_umt5", "Wan2.1-I2V-14B-480P-Diffusers", "text_encoder",
+                 "transformers UMT5EncoderModel: config.json + sharded safetensors (tokenizer/ beside it)", "avatar model text (paper shapes)"),
+                ("wan21_clip_vision", "Wan2.1-I2V-14B-480P-Diffusers", "image_encoder",
+                 "transformers CLIPVisionModel: config.json + model.safetensors (image_processor/ beside it)", "avatar model reference tokens (paper shapes)"),
+            ]
+        ],
+        WeightFile(
+            name="wav2vec2_base_960h",
+            filename="wav2vec2-base-960h/model.safetensors",
+            url="https://huggingface.co/facebook/wav2vec2-base-960h/resolve/main/model.safetensors",
+            format="safetensors state dict of transformers Wav2Vec2ForCTC (encoder under wav2vec2.*)",
+            description="wav2vec 2.0 base, LibriSpeech 960h (facebook/wav2vec2-base-960h)",
+            used_by="avatar model audio features (paper shapes)",
+        ),
+        WeightFile(
+            name="wav2vec2_base_960h_config",
+            filename="wav2vec2-base-960h/config.json",
+            url="https://huggingface.co/facebook/wav2vec2-base-960h/resolve/main/config.json",
+            format="transformers Wav2Vec2Config JSON",
+            description="config of facebook/wav2vec2-base-960h",
+            used_by="avatar model audio features (paper shapes)",
+        ),
     ]
 }
 

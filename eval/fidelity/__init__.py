@@ -1,0 +1,1 @@
+"""Weight-free fidelity against a ground-truth video: LMD (mouth landmarks), PSNR and SSIM."""

@@ -1,0 +1,43 @@
+"""`kling generate`: a short talking clip from a reference image and an audio file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("generate")
+    def generate(
+        image: Path = typer.Option(..., "--image", exists=True, dir_okay=False, help="reference image (any size; the face is found and framed)"),
+        audio: Path = typer.Option(..., "--audio", exists=True, dir_okay=False, help="driving audio (any rate / channels)"),
+        out: Path = typer.Option(..., "--out", help="output mp4 (OUT.json is written beside it)"),
+        prompt: str = typer.Option("", "--prompt", help="text prompt"),
+        first: Optional[Path] = typer.Option(None, "--first", exists=True, dir_okay=False, help="known first frame (default: the reference)"),
+        last: Optional[Path] = typer.Option(None, "--last", exists=True, dir_okay=False, help="known last frame"),
+        seed: int = typer.Option(0, "--seed"),
+        steps: int = typer.Option(20, "--steps", help="denoising steps"),
+        audio_scale: float = typer.Option(3.0, "--audio-scale", help="guidance on audio"),
+        text_scale: float = typer.Option(1.5, "--text-scale", help="guidance on text"),
+        negative_frame: bool = typer.Option(False, "--negative-frame", help="corrupted reference as the negative"),
+        checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", help="avatar checkpoint or run folder (default: the trained one under $KLING_HOME)"),
+        threads: int = typer.Option(0, "--threads", help="torch threads (0: torch's default)"),
+    ):
+        """Generate a clip with the avatar model; same seed, same machine => the same video."""
+        from kling.generate.avatar_pipeline import GenerateConfig
+        from kling.generate.clip import generate_clip
+        from kling.paths import Layout
+
+        ckpt = checkpoint or Layout.default().training("avatar")
+        if not ckpt.exists():
+            typer.echo(f"no avatar checkpoint at {ckpt}: train it first (the training/avatar asset), or pass --checkpoint", err=True)
+            raise typer.Exit(2)
+        cfg = GenerateConfig(steps=steps, audio_scale=audio_scale, text_scale=text_scale, negative_frame=negative_frame, seed=seed)
+        try:
+            meta = generate_clip(ckpt, image, audio, out, prompt=prompt, first=first, last=last, config=cfg, threads=threads or None)
+        except ValueError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(1)
+        typer.echo(f"{meta['output']}: {meta['frames']} frames, checkpoint {meta['checkpoint_sha256'][:12]}, seed {seed}")

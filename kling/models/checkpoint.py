@@ -1,0 +1,108 @@
+"""Checkpoints of the avatar model.
+
+Official weights: a diffusers-format Wan folder (`transformer/` with config.json, sharded
+`diffusion_pytorch_model-0000k-of-0000n.safetensors` and their `.index.json`; `vae/`) loads unchanged
+through diffusers' from_pretrained. Missing files stop with WeightsUnavailable naming the fetch command.
+
+Our checkpoints (one folder per step): model.safetensors (the whole AvatarModel), ema.safetensors,
+optimizer.safetensors (tensors) + meta.json (size, step, optimizer param groups, config, hashes).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from diffusers import WanTransformer3DModel
+from safetensors.torch import load_file, save_file
+
+from kling.atomic import atomic_path, atomic_write_json
+from kling.hashing import file_sha256
+from kling.models.avatar import AvatarModel
+from kling.models.registry import ModelSize, get_size
+
+INDEX = "diffusion_pytorch_model.safetensors.index.json"
+SINGLE = "diffusion_pytorch_model.safetensors"
+
+
+def check_diffusers_folder(folder: Path, weights_name: str | None = None) -> None:
+    """Raise WeightsUnavailable unless `folder` holds a complete diffusers-format model (every shard present)."""
+    from kling.weights import WeightsUnavailable, get_weight
+
+    fetch = get_weight(weights_name).fetch_command if weights_name else "kling weights list"
+    if not (folder / "config.json").is_file():
+        raise WeightsUnavailable(f"no diffusers model at {folder} (config.json missing)", fetch)
+    if (folder / INDEX).is_file():
+        shards = sorted(set(json.loads((folder / INDEX).read_text())["weight_map"].values()))
+        missing = [s for s in shards if not (folder / s).is_file()]
+        if missing:
+            raise WeightsUnavailable(f"{folder}: {len(missing)} of {len(shards)} shards missing ({missing[0]}, ...)", fetch)
+    elif not (folder / SINGLE).is_file():
+        raise WeightsUnavailable(f"{folder}: neither {INDEX} nor {SINGLE}", fetch)
+
+
+def load_wan_transformer(folder: str | Path, weights_name: str | None = None) -> WanTransformer3DModel:
+    folder = Path(folder)
+    check_diffusers_folder(folder, weights_name)
+    return WanTransformer3DModel.from_pretrained(str(folder), local_files_only=True)
+
+
+def avatar_from_official(size: ModelSize | str, folder: str | Path | None = None) -> AvatarModel:
+    """The avatar model on an official Wan transformer (diffusers folder; default: the registry's file)."""
+    from kling.weights import resolve
+
+    size = get_size(size) if isinstance(size, str) else size
+    if folder is None:
+        if not size.weights:
+            raise ValueError(f"{size.name} has no official weights; it trains from scratch")
+        folder = resolve(size.weights).parent  # the index JSON's folder
+    return AvatarModel(size, load_wan_transformer(folder, size.weights))
+
+
+# -- our checkpoints ------------------------------------------------------------------------------------
+def _save_tensors(path: Path, tensors: dict[str, torch.Tensor], meta: dict | None = None) -> None:
+    with atomic_path(path) as tmp:
+        save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(tmp),
+                  metadata={k: str(v) for k, v in (meta or {}).items()})
+
+
+def optimizer_tensors(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
+    sd = opt.state_dict()
+    tensors = {f"state.{i}.{k}": (v if torch.is_tensor(v) else torch.tensor(v))
+               for i, st in sd["state"].items() for k, v in st.items()}
+    return tensors, {"param_groups": sd["param_groups"]}
+
+
+def optimizer_state(tensors: dict[str, torch.Tensor], groups: dict) -> dict:
+    state: dict[int, dict] = {}
+    for key, v in tensors.items():
+        _, i, k = key.split(".", 2)
+        state.setdefault(int(i), {})[k] = v
+    return {"state": state, "param_groups": groups["param_groups"]}
+
+
+def save_checkpoint(folder: str | Path, model: torch.nn.Module, ema: dict[str, torch.Tensor] | None,
+                    opt: torch.optim.Optimizer | None, meta: dict) -> Path:
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    _save_tensors(folder / "model.safetensors", model.state_dict())
+    if ema is not None:
+        _save_tensors(folder / "ema.safetensors", ema)
+    if opt is not None:
+        tensors, groups = optimizer_tensors(opt)
+        _save_tensors(folder / "optimizer.safetensors", tensors)
+        meta = meta | {"optimizer": groups}
+    meta = meta | {"model_sha256": file_sha256(folder / "model.safetensors")}
+    atomic_write_json(folder / "meta.json", meta)  # written last: a folder with meta.json is complete
+    return folder
+
+
+def load_tensors(path: str | Path) -> dict[str, torch.Tensor]:
+    return load_file(str(path))
+
+
+def checkpoint_hash(folder: str | Path, ema: bool = True) -> str:
+    folder = Path(folder)
+    name = "ema.safetensors" if ema and (folder / "ema.safetensors").is_file() else "model.safetensors"
+    return file_sha256(folder / name)

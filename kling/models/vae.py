@@ -1,0 +1,43 @@
+"""The video VAE: diffusers' AutoencoderKLWan (causal 3-D convs; temporal stride 4), sized by the registry.
+
+Latents are normalised with the config's latents_mean / latents_std, as Wan's pipelines do; encoding takes
+the posterior mean (Wan's "argmax" mode), so conditioning is deterministic.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from diffusers import AutoencoderKLWan
+
+from kling.models.registry import ModelSize
+
+
+def build_vae(size: ModelSize) -> AutoencoderKLWan:
+    return AutoencoderKLWan(**size.vae)
+
+
+def load_vae(folder: str | Path) -> AutoencoderKLWan:
+    """A diffusers-format VAE folder (config.json + diffusion_pytorch_model*.safetensors)."""
+    return AutoencoderKLWan.from_pretrained(str(folder), local_files_only=True)
+
+
+def _stats(vae: AutoencoderKLWan, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    z = vae.config.z_dim
+    mean = torch.tensor(vae.config.latents_mean, dtype=like.dtype, device=like.device).view(1, z, 1, 1, 1)
+    std = torch.tensor(vae.config.latents_std, dtype=like.dtype, device=like.device).view(1, z, 1, 1, 1)
+    return mean, std
+
+
+def encode(vae: AutoencoderKLWan, video: torch.Tensor) -> torch.Tensor:
+    """(B, 3, T, H, W) in [-1, 1] -> normalised latents (B, z, (T-1)/4+1, H/s, W/s)."""
+    mu = vae.encode(video).latent_dist.mode()
+    mean, std = _stats(vae, mu)
+    return (mu - mean) / std
+
+
+def decode(vae: AutoencoderKLWan, latents: torch.Tensor) -> torch.Tensor:
+    """Normalised latents -> (B, 3, T, H, W) in [-1, 1]."""
+    mean, std = _stats(vae, latents)
+    return vae.decode(latents * std + mean).sample.clamp(-1, 1)

@@ -1,0 +1,235 @@
+"""Training the avatar model (kling.models.avatar) on the shards with a frozen VAE.
+
+Per sample and step: a random conditioning mask (none / first / first_last / context:K) over the window's
+own frames, a reference frame drawn from the same window (its VAE latent as image tokens), the window's
+audio (dropped to the learned null audio with p_audio_drop) and its text (dropped to "" with
+p_text_drop): the dropouts train classifier-free guidance. Loss: flow matching (x_t = (1 - s) x0 + s e,
+target e - x0, timestep 1000 s with s logit-normal and shifted, as Wan trains), weighted by
+1 + mouth_weight on latent pixels covering the mouth box of any frame the latent frame spans.
+
+Seeded per step (a resumed run replays the same batches); checkpoints in safetensors (model, EMA,
+optimiser) + meta.json; the loss curve in Parquet. `tiny` trains every weight; the paper shapes train only
+the added audio layers on the frozen official backbone (AvatarModel.trainable_parameters).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import random
+import shutil
+import time
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+from kling.atomic import atomic_write_json
+from kling.clock import SAMPLES_PER_FRAME
+from kling.hashing import config_hash
+from kling.models.audio_attention import latent_frame_span
+from kling.models.avatar import AvatarModel, patch_tokens
+from kling.models.checkpoint import load_tensors, optimizer_state, save_checkpoint
+from kling.models.conditioning import known_frames, mask_channels, masked_video, random_mask_kind
+from kling.models.registry import get_size
+from kling.models.vae import encode, load_vae
+from kling.train.avatar_shards import read_shards
+from kling.train.vae import mouth_masks, to_video
+
+log = logging.getLogger(__name__)
+
+TRAINER_VERSION = 1
+LATEST = "latest.json"
+
+
+@dataclasses.dataclass(frozen=True)
+class AvatarTrainConfig:
+    size: str = "tiny"
+    steps: int = 600
+    batch: int = 2
+    lr: float = 5e-4
+    warmup: int = 20
+    weight_decay: float = 0.0
+    mouth_weight: float = 3.0
+    p_audio_drop: float = 0.1
+    p_text_drop: float = 0.1
+    shift: float = 3.0  # timestep shift of the flow (Wan uses 3-5)
+    ema_decay: float = 0.99
+    seed: int = 0
+    checkpoint_every: int = 200
+    threads: int = 2
+
+
+def sample_sigmas(n: int, gen: torch.Generator, shift: float) -> torch.Tensor:
+    """Logit-normal noise levels, shifted towards noise as Wan's flow schedule is."""
+    s = torch.sigmoid(torch.randn(n, generator=gen))
+    return shift * s / (1 + (shift - 1) * s)
+
+
+def latent_mouth_weight(mouth: torch.Tensor, stride: int, spatial: int) -> torch.Tensor:
+    """(B, 1, T, H, W) pixel mouth masks -> (B, 1, F_lat, h, w): a latent pixel counts when any frame it spans
+    has mouth in its area."""
+    b, _, t, h, w = mouth.shape
+    n_lat = (t - 1) // stride + 1
+    frames = []
+    for k in range(n_lat):
+        a, e = latent_frame_span(k, stride)
+        frames.append(mouth[:, :, a: e + 1].amax(dim=2))
+    lat = torch.stack(frames, dim=2)
+    return (F.avg_pool3d(lat, (1, spatial, spatial)) > 0).float()
+
+
+class LatentCache:
+    """Frozen-VAE encodings, computed once per (sample, what): the clip, each mask kind's condition, each
+    reference frame."""
+
+    def __init__(self, vae, samples: list[dict]):
+        self.vae, self.samples, self.cache = vae, samples, {}
+
+    @torch.no_grad()
+    def get(self, i: int, what: str) -> torch.Tensor:
+        key = (i, what)
+        if key not in self.cache:
+            video = to_video(self.samples[i]["frames"])[None]
+            if what == "x0":
+                out = encode(self.vae, video)
+            elif what.startswith("ref:"):
+                out = encode(self.vae, video[:, :, int(what[4:]): int(what[4:]) + 1])
+            else:  # a mask kind
+                out = encode(self.vae, masked_video(video, known_frames(what, video.shape[2])))
+            self.cache[key] = out[0]
+        return self.cache[key]
+
+
+def _audio(sample: dict) -> torch.Tensor:
+    return torch.from_numpy(sample["audio"]).float()
+
+
+def training_batch(samples: list[dict], cache: LatentCache, model: AvatarModel, rng: random.Random,
+                   gen: torch.Generator, cfg: AvatarTrainConfig) -> dict:
+    size = model.size
+    idx = [rng.randrange(len(samples)) for _ in range(cfg.batch)]
+    x0, cond, refs, texts, audio, mouth = [], [], [], [], [], []
+    for i in idx:
+        s = samples[i]
+        n = len(s["frames"])
+        kind = random_mask_kind(rng, n)
+        lat = cache.get(i, "x0")
+        c = cache.get(i, kind)
+        m = mask_channels(known_frames(kind, n), size.temporal_stride, lat.shape[-2], lat.shape[-1])
+        x0.append(lat)
+        cond.append(torch.cat([m, c], dim=0))
+        refs.append(patch_tokens(cache.get(i, f"ref:{rng.randrange(n)}")[None], size.image.get("patch", 2))[0])
+        texts.append("" if rng.random() < cfg.p_text_drop else s["meta"]["text"])
+        audio.append(_audio(s))
+        mouth.append(mouth_masks(s["mouth"], s["frames"].shape[1]))
+    drop = torch.tensor([rng.random() < cfg.p_audio_drop for _ in idx])
+    return {"x0": torch.stack(x0), "condition": torch.stack(cond), "image": torch.stack(refs), "texts": texts,
+            "audio": torch.stack(audio), "audio_drop": drop, "mouth": torch.stack(mouth)[:, None],
+            "noise": torch.randn(torch.stack(x0).shape, generator=gen), "sigma": sample_sigmas(len(idx), gen, cfg.shift)}
+
+
+def flow_loss(model: AvatarModel, batch: dict, cfg: AvatarTrainConfig) -> torch.Tensor:
+    x0, noise, sigma = batch["x0"], batch["noise"], batch["sigma"]
+    s = sigma.view(-1, 1, 1, 1, 1)
+    noisy = (1 - s) * x0 + s * noise
+    n_frames = batch["audio"].shape[1] // SAMPLES_PER_FRAME
+    audio = model.audio_tokens(batch["audio"], n_frames, len(x0), drop=batch["audio_drop"])
+    text = model.text_embeddings(batch["texts"])
+    pred = model(noisy, sigma * 1000.0, batch["condition"], text, batch["image"], audio)
+    weight = 1.0 + cfg.mouth_weight * latent_mouth_weight(batch["mouth"], model.size.temporal_stride, model.size.spatial_stride)
+    return (weight * (pred.float() - (noise - x0)).pow(2)).mean()
+
+
+def _ema_update(ema: dict[str, torch.Tensor], model: torch.nn.Module, decay: float) -> None:
+    with torch.no_grad():
+        for k, v in model.state_dict().items():
+            if v.dtype.is_floating_point:
+                ema[k].mul_(decay).add_(v.detach(), alpha=1 - decay)
+            else:
+                ema[k].copy_(v)
+
+
+def latest_step(out_dir: Path) -> Path | None:
+    done = sorted(p.parent for p in out_dir.glob("step-*/meta.json"))
+    return done[-1] if done else None
+
+
+def build_model(cfg: AvatarTrainConfig) -> AvatarModel:
+    torch.manual_seed(cfg.seed)
+    return AvatarModel(get_size(cfg.size))
+
+
+def train_avatar(shard_dir: str | Path, vae_dir: str | Path, out_dir: str | Path,
+                 cfg: AvatarTrainConfig = AvatarTrainConfig(),
+                 progress: Callable[[int, float], None] | None = None) -> dict:
+    """Train (or resume) into `out_dir/step-XXXXXX/`; the trained VAE is copied beside the checkpoints
+    (`out_dir/vae/`) so a checkpoint folder generates on its own. Returns the final metadata."""
+    torch.set_num_threads(cfg.threads)
+    out_dir = Path(out_dir)
+    samples = read_shards(shard_dir)
+    if not samples:
+        raise ValueError(f"{shard_dir}: no training samples")
+    vae = load_vae(vae_dir).eval().requires_grad_(False)
+    if not (out_dir / "vae").exists():
+        shutil.copytree(vae_dir, out_dir / "vae")
+    model = build_model(cfg)
+    params = model.trainable_parameters()
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    ema = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    step, history = 0, []
+    if (ck := latest_step(out_dir)) is not None:
+        meta = json.loads((ck / "meta.json").read_text())
+        model.load_state_dict(load_tensors(ck / "model.safetensors"))
+        ema = load_tensors(ck / "ema.safetensors")
+        opt.load_state_dict(optimizer_state(load_tensors(ck / "optimizer.safetensors"), meta["optimizer"]))
+        step, history = meta["step"], meta["history"]
+        log.info("avatar: resuming at step %d from %s", step, ck)
+    cache = LatentCache(vae, samples)
+    data_hash = json.loads((Path(shard_dir) / "split.json").read_text())["hash"]
+    recipe = {"trainer": "avatar", "trainer_version": TRAINER_VERSION, "config": dataclasses.asdict(cfg),
+              "shards": data_hash, "size": cfg.size}
+    t0 = time.perf_counter() - (history[-1]["seconds"] if history else 0.0)
+    model.train()
+    while step < cfg.steps:
+        rng = random.Random(cfg.seed * 1_000_003 + step)
+        gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
+        batch = training_batch(samples, cache, model, rng, gen, cfg)
+        loss = flow_loss(model, batch, cfg)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        for g in opt.param_groups:  # linear warm-up, a function of the step alone (resumes exactly)
+            g["lr"] = cfg.lr * min(1.0, (step + 1) / max(1, cfg.warmup))
+        opt.step()
+        _ema_update(ema, model, cfg.ema_decay)
+        step += 1
+        history.append({"step": step, "loss": loss.item(), "lr": opt.param_groups[0]["lr"], "seconds": time.perf_counter() - t0})
+        if progress:
+            progress(step, history[-1]["loss"])
+        if step % cfg.checkpoint_every == 0 or step == cfg.steps:
+            folder = save_checkpoint(out_dir / f"step-{step:06d}", model, ema, opt,
+                                     {**recipe, "step": step, "history": history, "recipe_hash": config_hash(recipe),
+                                      "vae_dir": "../vae"})
+            atomic_write_json(out_dir / LATEST, {"dir": folder.name, "step": step})
+    from kling.train.vae import _write_curve
+
+    _write_curve(out_dir / "loss.parquet", history)
+    final = latest_step(out_dir)
+    return {**recipe, "step": step, "dir": str(final), "final_loss": history[-1]["loss"] if history else None,
+            "mean_loss_last_50": float(sum(h["loss"] for h in history[-50:]) / max(1, len(history[-50:]))),
+            "seconds": history[-1]["seconds"] if history else 0.0}
+
+
+def initial_checkpoint(vae_dir: str | Path, out_dir: str | Path, cfg: AvatarTrainConfig = AvatarTrainConfig()) -> Path:
+    """The same model at initialisation (step 0), saved like a trained one: the fidelity bars compare to it."""
+    out_dir = Path(out_dir)
+    if not (out_dir / "vae").exists():
+        shutil.copytree(vae_dir, out_dir / "vae")
+    model = build_model(cfg)
+    recipe = {"trainer": "avatar", "trainer_version": TRAINER_VERSION, "config": dataclasses.asdict(cfg), "size": cfg.size}
+    return save_checkpoint(out_dir / "step-000000", model, None, None, {**recipe, "step": 0, "history": [],
+                                                                          "vae_dir": "../vae"})

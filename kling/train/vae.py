@@ -1,0 +1,149 @@
+"""Training the tiny video VAE (diffusers' AutoencoderKLWan at the registry's `tiny` size) on the shards.
+
+Short random sub-clips (1 + 4k frames: the causal VAE's unit) of the shard windows; loss = L1 + MSE on
+pixels, weighted up on the mouth box, + a small KL. Seeded per step (resuming replays the same batches),
+checkpoints in safetensors with the optimiser state, loss curve in Parquet. At the end the per-channel
+latent mean and std over the shards go into the VAE's config (latents_mean / latents_std), as Wan's VAE
+carries them, so the transformer sees unit-scale latents.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import random
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from kling.atomic import atomic_write_json
+from kling.models.checkpoint import load_tensors, optimizer_state, save_checkpoint
+from kling.models.registry import get_size
+from kling.models.vae import build_vae, load_vae
+from kling.train.avatar_shards import read_shards
+
+log = logging.getLogger(__name__)
+
+TRAINER_VERSION = 1
+
+
+@dataclasses.dataclass(frozen=True)
+class VaeTrainConfig:
+    size: str = "tiny"
+    steps: int = 300
+    batch: int = 2
+    clip_frames: int = 5
+    lr: float = 1e-3
+    kl_weight: float = 1e-6
+    mouth_weight: float = 2.0
+    seed: int = 0
+    checkpoint_every: int = 100
+    threads: int = 2
+
+
+def to_video(frames: np.ndarray) -> torch.Tensor:
+    """(T, H, W, 3) uint8 -> (3, T, H, W) in [-1, 1]."""
+    return torch.from_numpy(frames).permute(3, 0, 1, 2).float().div(127.5).sub(1.0)
+
+
+def mouth_masks(mouth: np.ndarray, side: int, pad: float = 2.0) -> torch.Tensor:
+    """(T, 20, 2) mouth landmarks in window pixels -> (T, side, side) 0/1 box masks."""
+    m = torch.zeros(len(mouth), side, side)
+    for t, pts in enumerate(mouth):
+        x0, y0 = np.floor(pts.min(0) - pad).astype(int).clip(0, side)
+        x1, y1 = np.ceil(pts.max(0) + pad).astype(int).clip(0, side)
+        m[t, y0:y1, x0:x1] = 1.0
+    return m
+
+
+def _batch(samples: list[dict], rng: random.Random, cfg: VaeTrainConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    videos, masks = [], []
+    for _ in range(cfg.batch):
+        s = samples[rng.randrange(len(samples))]
+        start = rng.randrange(len(s["frames"]) - cfg.clip_frames + 1)
+        videos.append(to_video(s["frames"][start: start + cfg.clip_frames]))
+        masks.append(mouth_masks(s["mouth"][start: start + cfg.clip_frames], s["frames"].shape[1]))
+    return torch.stack(videos), torch.stack(masks)[:, None]
+
+
+def latest(out_dir: Path) -> Path | None:
+    done = sorted(p.parent for p in out_dir.glob("step-*/meta.json"))
+    return done[-1] if done else None
+
+
+@torch.no_grad()
+def latent_stats(vae, samples: list[dict]) -> tuple[list[float], list[float]]:
+    mus = [vae.encode(to_video(s["frames"])[None]).latent_dist.mode() for s in samples]
+    z = torch.cat([m.transpose(0, 1).flatten(1) for m in mus], dim=1)
+    return z.mean(1).tolist(), z.std(1).clamp_min(1e-3).tolist()
+
+
+def train_vae(shard_dir: str | Path, out_dir: str | Path, cfg: VaeTrainConfig = VaeTrainConfig(),
+              progress: Callable[[int, float], None] | None = None) -> dict:
+    """Train (or resume) into `out_dir/step-XXXXXX/`; the final VAE is saved in diffusers format at
+    `out_dir/vae/`. Returns the final metadata."""
+    torch.set_num_threads(cfg.threads)
+    out_dir = Path(out_dir)
+    samples = read_shards(shard_dir)
+    if not samples:
+        raise ValueError(f"{shard_dir}: no training samples")
+    torch.manual_seed(cfg.seed)
+    vae = build_vae(get_size(cfg.size))
+    opt = torch.optim.AdamW(vae.parameters(), lr=cfg.lr, weight_decay=0.0)
+    history: list[dict] = []
+    step = 0
+    if (ck := latest(out_dir)) is not None:
+        meta = json.loads((ck / "meta.json").read_text())
+        vae.load_state_dict(load_tensors(ck / "model.safetensors"))
+        opt.load_state_dict(optimizer_state(load_tensors(ck / "optimizer.safetensors"), meta["optimizer"]))
+        step, history = meta["step"], meta["history"]
+        log.info("vae: resuming at step %d from %s", step, ck)
+    t0 = time.perf_counter()
+    vae.train()
+    while step < cfg.steps:
+        rng = random.Random(cfg.seed * 1_000_003 + step)
+        video, mouth = _batch(samples, rng, cfg)
+        posterior = vae.encode(video).latent_dist
+        torch.manual_seed(cfg.seed * 1_000_003 + step)
+        recon = vae.decode(posterior.sample()).sample
+        weight = 1.0 + cfg.mouth_weight * mouth
+        err = recon - video
+        loss = (weight * (err.abs() + err.pow(2))).mean() + cfg.kl_weight * posterior.kl().mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
+        opt.step()
+        step += 1
+        history.append({"step": step, "loss": loss.item(), "seconds": time.perf_counter() - t0})
+        if progress:
+            progress(step, history[-1]["loss"])
+        if step % cfg.checkpoint_every == 0 or step == cfg.steps:
+            save_checkpoint(out_dir / f"step-{step:06d}", vae, None, opt,
+                            {"trainer": "vae", "trainer_version": TRAINER_VERSION, "step": step,
+                             "config": dataclasses.asdict(cfg), "history": history})
+    vae.eval()
+    mean, std = latent_stats(vae, samples)
+    vae.register_to_config(latents_mean=mean, latents_std=std)
+    vae.save_pretrained(str(out_dir / "vae"))
+    _write_curve(out_dir / "loss.parquet", history)
+    meta = {"trainer": "vae", "steps": step, "final_loss": history[-1]["loss"] if history else None,
+            "seconds": time.perf_counter() - t0, "vae_dir": str(out_dir / "vae"), "config": dataclasses.asdict(cfg)}
+    atomic_write_json(out_dir / "latest.json", meta)
+    return meta
+
+
+def _write_curve(path: Path, history: list[dict]) -> None:
+    import pandas as pd
+
+    from kling.atomic import write_parquet_atomic
+    import pyarrow as pa
+
+    write_parquet_atomic(pa.Table.from_pandas(pd.DataFrame(history), preserve_index=False), path)
+
+
+def trained_vae(out_dir: str | Path):
+    return load_vae(Path(out_dir) / "vae")

@@ -1,0 +1,90 @@
+"""`kling generate`: mp4 with audio and metadata, any image size and audio format, same seed => same video."""
+
+from __future__ import annotations
+
+import json
+import wave
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from kling.generate.avatar_pipeline import AvatarPipeline, GenerateConfig, load_checkpoint
+from kling.generate.clip import generate_clip
+from kling.io.decode import read_frames
+from kling.io.probe import probe
+from kling.models.registry import get_size
+from kling.models.vae import build_vae
+from kling.train.avatar import AvatarTrainConfig, initial_checkpoint
+from tests.support.avatar import demo_frames
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("gen")
+    torch.manual_seed(0)
+    build_vae(get_size("tiny")).save_pretrained(str(root / "vae"))
+    ckpt = initial_checkpoint(root / "vae", root / "run", AvatarTrainConfig())
+    frames, audio = demo_frames("ava_talk", 0.6)
+    big = cv2.resize(frames[0], (300, 200))  # another size and aspect than training's 256 x 256
+    image = root / "ref.png"
+    cv2.imwrite(str(image), cv2.cvtColor(big, cv2.COLOR_RGB2BGR))
+    # 44.1 kHz stereo 16-bit wav: resampled to 16 kHz mono by kling.io.audio
+    x = np.interp(np.arange(int(len(audio) * 44100 / 16000)) * 16000 / 44100, np.arange(len(audio)), audio)
+    pcm = (np.stack([x, 0.5 * x], 1) * 32767).astype("<i2")
+    wav = root / "voice.wav"
+    with wave.open(str(wav), "wb") as fh:
+        fh.setnchannels(2), fh.setsampwidth(2), fh.setframerate(44100), fh.writeframes(pcm.tobytes())
+    return root, ckpt, image, wav
+
+
+def test_same_seed_same_video_and_metadata(inputs):
+    root, ckpt, image, wav = inputs
+    pipe = AvatarPipeline(load_checkpoint(root / "run"))
+    cfg = GenerateConfig(steps=2, seed=7)
+    a = generate_clip(pipe, image, wav, root / "a.mp4", prompt="a woman talks", config=cfg)
+    b = generate_clip(pipe, image, wav, root / "b.mp4", prompt="a woman talks", config=cfg)
+    c = generate_clip(pipe, image, wav, root / "c.mp4", prompt="a woman talks", config=GenerateConfig(steps=2, seed=8))
+    fa, fb, fc = (read_frames(root / f"{n}.mp4") for n in "abc")
+    assert fa.shape == (15, 200, 300, 3)  # 0.6 s at 25 fps, the reference image's size
+    assert np.array_equal(fa, fb) and not np.array_equal(fa, fc)
+    assert (root / "a.mp4").read_bytes() == (root / "b.mp4").read_bytes()
+    info = probe(root / "a.mp4")
+    assert info.has_audio and info.audio_sample_rate == 16000
+    meta = json.loads((root / "a.json").read_text())
+    assert meta["seed"] == 7 and meta["checkpoint_sha256"] == a["checkpoint_sha256"] and len(meta["checkpoint_sha256"]) == 64
+    assert meta["generate_config"]["steps"] == 2 and meta["model_config"]["size"] == "tiny"
+    # the area outside the face window is the reference image, untouched
+    assert np.abs(fa[0, :, :20].astype(int) - cv2.resize(cv2.cvtColor(cv2.imread(str(image)), cv2.COLOR_BGR2RGB), (300, 200))[:, :20]).mean() < 4
+
+
+def test_first_last_and_negative_frame_options(inputs):
+    root, ckpt, image, wav = inputs
+    pipe = AvatarPipeline(load_checkpoint(root / "run"))
+    meta = generate_clip(pipe, image, wav, root / "fl.mp4", first=image, last=image,
+                         config=GenerateConfig(steps=1, negative_frame=True))
+    assert meta["first"] and meta["last"] and meta["generate_config"]["negative_frame"]
+    meta = generate_clip(pipe, image, wav, root / "w5.mp4", config=GenerateConfig(steps=1, window=5, anchor="reference"))
+    assert meta["windows"] == 4 and read_frames(root / "w5.mp4").shape[0] == 15  # 15 frames in windows of 4 new
+    with pytest.raises(ValueError, match="4k \\+ 1"):
+        pipe(np.zeros((64, 64, 3), np.uint8), np.zeros(16000, np.float32), config=GenerateConfig(window=6), window_box=(0, 0, 32, 32))
+
+
+def test_cli(inputs):
+    from kling.cli import _register_all, app
+
+    root, ckpt, image, wav = inputs
+    _register_all()
+    res = CliRunner().invoke(app, ["generate", "--image", str(image), "--audio", str(wav), "--out", str(root / "cli.mp4"),
+                                   "--seed", "3", "--steps", "1", "--checkpoint", str(root / "run")])
+    assert res.exit_code == 0, res.output
+    assert (root / "cli.mp4").is_file() and json.loads((root / "cli.json").read_text())["seed"] == 3
+    blank = root / "blank.png"
+    cv2.imwrite(str(blank), np.full((64, 64, 3), 127, np.uint8))
+    res = CliRunner().invoke(app, ["generate", "--image", str(blank), "--audio", str(wav), "--out", str(root / "x.mp4"),
+                                   "--checkpoint", str(root / "run")])
+    assert res.exit_code == 1 and "no face" in res.output
