@@ -297,6 +297,11 @@ CHECKERS = {
 def check(sig: VideoSignals, kind: str, value: str, start_s: float, end_s: float, th: dict = THRESHOLDS) -> Check:
     if kind not in CHECKERS:
         return Check("unavailable", reason=f"no measured checker for {kind}")
+    from kling.perception.faces.tracks import FaceTrackConfig, no_track_reason
+
+    code, detail = no_track_reason({"n_frames": sig.n_frames}, FaceTrackConfig())
+    if code == "too_short":  # every checker reads the face tracks, and a video this short has none
+        return Check("unavailable", reason=f"too_short: {detail}")
     return CHECKERS[kind](sig, value, start_s, end_s, th)
 
 

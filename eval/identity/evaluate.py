@@ -130,7 +130,12 @@ class IdentityConsumer:
         csim = clip_csim(characters)
         status, reason = "ok", None
         if csim is None:
-            status, reason = "unavailable", f"no face found in any of {n_sampled} sampled frames"
+            from kling.perception.faces.tracks import FaceTrackConfig, no_track_reason
+
+            code, detail = no_track_reason({"n_frames": n_frames}, FaceTrackConfig())
+            reason = (f"too_short: {detail}" if code == "too_short"
+                      else f"no face found in any of {n_sampled} sampled frames")
+            status = "unavailable"
         return IdentityResult(status, reason, csim=csim, face_found_rate=ffr, n_sampled=n_sampled, windows=windows,
                               characters=characters, **self.base)
 

@@ -93,7 +93,7 @@ def lip_sync_decision(result: SyncResult, cfg: LipSyncConfig = LipSyncConfig()) 
     if not result.ok:
         reason = result.reason or "unavailable"
         code = ("no_face_track" if "no face" in reason else "silent_audio" if reason.startswith("silent")
-                else "too_short" if reason.startswith("too short") else "lip_sync_unavailable")
+                else "too_short" if reason.startswith(("too short", "too_short")) else "lip_sync_unavailable")
         return SyncDecision(False, code, reason, shift_audio_frames=0, **base)
     if result.sync_c < cfg.min_conf:
         return SyncDecision(False, "lip_sync_low_confidence", f"Sync-C {result.sync_c:.2f} < {cfg.min_conf:.2f}",

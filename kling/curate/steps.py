@@ -86,7 +86,7 @@ def _do_shots(ws: Workspace, ref: VideoRef, cfg) -> dict:
 
 
 def _do_face_tracks(ws: Workspace, ref: VideoRef, cfg) -> dict:
-    from kling.perception.faces.tracks import FACE_TRACKS_SCHEMA, stream_face_tracks
+    from kling.perception.faces.tracks import FACE_TRACKS_SCHEMA, no_track_reason, stream_face_tracks
 
     stream = stream_face_tracks(_normalised(ws, ref.video_id), shots=_read_shots(ws, ref.video_id), config=cfg)
     # rows written as they become final, in row groups of ROW_GROUP_ROWS; the counts are known at the end
@@ -95,18 +95,6 @@ def _do_face_tracks(ws: Workspace, ref: VideoRef, cfg) -> dict:
     if stream.skip_reason:
         raise ClipRejected(*no_track_reason(stream.summary, cfg), counts=stream.summary)
     return stream.summary
-
-
-def no_track_reason(summary: dict, cfg) -> tuple[str, str]:
-    """Why a video has no face track: too short for a track at all (``too_short``, with the minimum), or no face
-    seen long enough (``no_face``, with what was seen)."""
-    n, need = int(summary.get("n_frames") or 0), int(cfg.min_len)
-    if n < need:
-        return "too_short", f"{n} frame{'' if n == 1 else 's'} < {need} needed by face_tracks (min_len, {need / cfg.fps:.2f} s at {cfg.fps:g} fps)"
-    seen = int(summary.get("frames_with_detection") or 0)
-    if seen == 0:
-        return "no_face", f"no face detected in any of {n} frames"
-    return "no_face", f"faces detected in {seen} of {n} frames, but no track lasted {need} frames (face_tracks min_len)"
 
 
 def _do_speech(ws: Workspace, ref: VideoRef, cfg) -> dict:

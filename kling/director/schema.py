@@ -96,9 +96,9 @@ class Reconciliation(BaseModel):
     settled: bool  # no conflict left open: the dialogue may stop
 
 
-class Shot(BaseModel):
-    t_start: float = Field(ge=0)
-    t_end: float
+class ShotContent(BaseModel):
+    """What a shot shows (the shot writer's reply); a Shot adds where it lies on the audio timeline."""
+
     speaker: str
     emotion: Emotion
     expression: str
@@ -106,6 +106,11 @@ class Shot(BaseModel):
     gesture: str
     camera: Camera
     prompt: str
+
+
+class Shot(ShotContent):
+    t_start: float = Field(ge=0)
+    t_end: float
 
 
 class ShotNegatives(BaseModel):

@@ -7,7 +7,7 @@ from pydantic import BaseModel, Field
 
 from kling.director.audio import AudioAnalysis, arousal_label, arousal_of
 from kling.director.reconcile import emotion_for
-from kling.director.schema import (Camera, Emotion, HeadMotion, Reconciliation, TextReading, VisualReading)
+from kling.director.schema import Reconciliation, ShotContent, TextReading, VisualReading
 
 EXPRESSION = {
     "happy": "a warm smile, relaxed eyes", "excited": "wide bright eyes, big smile, raised brows",
@@ -17,16 +17,6 @@ EXPRESSION = {
 }
 HEAD_PHRASE = {"still": "head held still", "subtle": "subtle natural head movement", "nod": "nodding",
                "shake": "shaking the head", "tilt": "slight head tilt", "lively": "lively, animated head movement"}
-
-
-class ShotContent(BaseModel):
-    speaker: str
-    emotion: Emotion
-    expression: str
-    head_motion: HeadMotion
-    gesture: str
-    camera: Camera
-    prompt: str
 
 
 class ShotContents(BaseModel):

@@ -372,4 +372,21 @@ def shot_aware_tracks(
 
     if detector is None or isinstance(detector, str):
         detector = load_detector(detector or config.detector, weights_dir, **detector_params(config))
-    return compute_face_tracks(video_path, detector=detector, config=config, shot_detector=ShotDetector()).tracks
+    result = compute_face_tracks(video_path, detector=detector, config=config, shot_detector=ShotDetector())
+    result.tracks.attrs["face_track_summary"] = result.summary  # n_frames: why a video has no track
+    return result.tracks
+
+
+def no_track_reason(summary: dict | None, config: FaceTrackConfig = FaceTrackConfig()) -> tuple[str, str]:
+    """Why a video has no face track: too short for a track at all (``too_short``, with the minimum), or no
+    face seen long enough (``no_face``, with what was seen). Curation and every metric that needs faces say
+    the same."""
+    summary = summary or {}
+    n, need = int(summary.get("n_frames") or 0), int(config.min_len)
+    if "n_frames" in summary and n < need:
+        return "too_short", (f"{n} frame{'' if n == 1 else 's'} < {need} needed by face_tracks "
+                             f"(min_len, {need / config.fps:.2f} s at {config.fps:g} fps)")
+    seen = int(summary.get("frames_with_detection") or 0)
+    if seen == 0:
+        return "no_face", f"no face detected in any of {n} frames" if n else "no face track"
+    return "no_face", f"faces detected in {seen} of {n} frames, but no track lasted {need} frames (face_tracks min_len)"

@@ -222,8 +222,12 @@ class SyncConsumer:
             self.boxes = tracks_from_table(tracks)
             self.result.audio_frames = None if samples is None else frames_covered(len(samples))
             self.result.audio_dbfs = None if samples is None else level_dbfs(samples)
-            if not self.boxes:
-                self.result.status, self.result.reason = UNAVAILABLE, "no face track"
+            if not self.boxes:  # too short for any track, or no face: said as curation says it
+                from kling.perception.faces.tracks import no_track_reason
+
+                code, detail = no_track_reason(getattr(tracks, "attrs", {}).get("face_track_summary"))
+                self.result.status = UNAVAILABLE
+                self.result.reason = f"too_short: {detail}" if code == "too_short" else "no face track"
         self.croppers = [TrackCropper(b) for b in self.boxes]
         self.streams = [evaluator.new_stream() for _ in self.boxes]
 

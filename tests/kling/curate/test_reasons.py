@@ -8,7 +8,7 @@ import pytest
 
 from kling.curate import filters as F
 from kling.curate.lipsync import LipSyncConfig, apply_decisions, lip_sync_decision, resolve_judge, score_clips
-from kling.curate.steps import no_track_reason
+from kling.perception.faces.tracks import no_track_reason
 from kling.perception.faces.tracks import FaceTrackConfig
 from kling.perception.speech import mouth_audio_sync
 from kling.perception.sync.score import SyncResult
