@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+import logging
 from pathlib import Path
 from typing import Any, Callable
 
@@ -13,6 +14,8 @@ from eval.benchmarks import Benchmark, load_benchmark
 from eval.suite import EvalSettings
 from kling.config import Profile
 from kling.paths import Layout
+
+log = logging.getLogger(__name__)
 
 SPEC_NAME = "benchmark.yaml"
 
@@ -120,7 +123,24 @@ def eval_settings(profile: Profile, layout: Layout) -> EvalSettings:
 
         latest = latest_checkpoint_dir(layout.sync_expert)
         kw["sync_expert_dir"] = str(latest) if latest else None
+    backbones = tuple(kw.get("sync_backbones", EvalSettings.sync_backbones))
+    if "expert" in backbones and not expert_can_judge(profile):
+        # the lip-sync filter's own rule: an expert trained on the synthetic demo corpus cannot judge the user's
+        # real footage, so its numbers would only fail their controls (said once, in the log)
+        from kling.curate.lipsync import LipSyncConfig, judge_note, resolve_judge
+
+        log.warning("sync backbone 'expert' left out of evaluation: %s",
+                    judge_note(resolve_judge(LipSyncConfig(**profile.section("lip_sync")), False)))
+        kw["sync_backbones"] = tuple(b for b in backbones if b != "expert")
     return EvalSettings(**kw)
+
+
+def expert_can_judge(profile: Profile) -> bool:
+    """Whether the self-trained sync expert may score this profile's videos: the lip-sync filter's decision
+    (`lip_sync.judge`, auto: on the demo corpus only)."""
+    from kling.curate.lipsync import LipSyncConfig, resolve_judge
+
+    return resolve_judge(LipSyncConfig(**profile.section("lip_sync")), profile.uses_demo_corpus).judge == "expert"
 
 
 RUN_FINGERPRINT_VERSION = 1  # bump when evaluation code changes its numbers: every run is then redone

@@ -335,9 +335,12 @@ def test_motion_labels_are_measurable(recipe, dlib_models):
 @pytest.mark.slow
 def test_full_default_corpus(demo_corpus, dlib_models, vad_model):
     manifest = demo_corpus
-    assert 10 <= len(manifest.clips) <= 14
+    assert 10 <= len(manifest.clips) <= 16  # 13 close-up clips + 2 half-body
+    # close-ups here (HOG at full resolution, no upsampling); the half-body clips have their own tests below
+    clips = [r for r in manifest.clips if not r.id.endswith("_halfbody")]
+    assert len(clips) >= len(manifest.clips) - 2
     analyses, rates = {}, {}
-    for rec in manifest.clips:
+    for rec in clips:
         frames = read_frames(manifest.path(rec.id))
         audio = read_audio(manifest.path(rec.id))
         a = analyses[rec.id] = _analyse(frames, dlib_models)
@@ -356,7 +359,7 @@ def test_full_default_corpus(demo_corpus, dlib_models, vad_model):
             lag, r = _best_lag(a["gap"], rms)
             assert lag == rec.av_offset_frames and r[lag] > 0.5, (rec.id, lag, r[lag])
     print(f"\n[demo] full corpus generated in {manifest.elapsed_s:.1f} s; detection rates: {rates}")
-    clean = [r for r in manifest.clips if r.identity and "blur" not in r.defects]
+    clean = [r for r in clips if r.identity and "blur" not in r.defects]
     same, diff = _identity_distances(clean, analyses)
     assert max(same) < 0.4 < 0.6 < min(diff), (max(same), min(diff))
     labels = {r.motion for r in manifest.clips}
@@ -365,7 +368,7 @@ def test_full_default_corpus(demo_corpus, dlib_models, vad_model):
     assert defects == {"av_offset", "silent", "no_face", "blur", "scene_cut"}
 
 
-# --- half-body clips (off by default: an option of the recipe) ---------------------------------------------
+# --- half-body clips (in the demo by default; a switch of the recipe) ---------------------------------------------
 
 @pytest.fixture(scope="module")
 def multiscale_detector():
@@ -375,21 +378,23 @@ def multiscale_detector():
     return MultiScaleDetector(DlibDetector())
 
 
-def test_half_body_clips_are_off_by_default(recipe, tmp_path):
+def test_half_body_clips_are_in_the_demo_and_switchable(recipe, tmp_path):
     import yaml
 
     from kling.demo import recipe_hash
     from kling.demo.corpus import DEFAULT_RECIPE
 
     raw = yaml.safe_load(DEFAULT_RECIPE.read_text())
-    assert raw["half_body"] is False and raw["half_body_clips"]
+    assert raw["half_body"] is True and raw["half_body_clips"]
     hb_ids = [c["id"] for c in raw["half_body_clips"]]
-    assert not {c["id"] for c in recipe["clips"]} & set(hb_ids)
+    assert [c["id"] for c in recipe["clips"]][-len(hb_ids):] == hb_ids
     assert "half_body" not in recipe and "half_body_clips" not in recipe
-    # the default recipe hashes as if the option were not in the file (demo numbers and caches unchanged)
+    # switched off, the recipe hashes as if the option were not in the file (the close-up corpus of before)
     bare = {k: v for k, v in raw.items() if k not in ("half_body", "half_body_clips")}
     (tmp_path / "bare.yaml").write_text(yaml.safe_dump(bare))
-    assert recipe_hash(load_recipe(tmp_path / "bare.yaml")) == recipe_hash(recipe)
+    off = load_recipe(half_body=False)
+    assert recipe_hash(load_recipe(tmp_path / "bare.yaml")) == recipe_hash(off) != recipe_hash(recipe)
+    recipe = off
     on = load_recipe(half_body=True)
     assert [c["id"] for c in on["clips"]] == [c["id"] for c in recipe["clips"]] + hb_ids
     assert recipe_hash(on) != recipe_hash(recipe)
@@ -399,12 +404,13 @@ def test_half_body_clips_are_off_by_default(recipe, tmp_path):
 
 
 def test_half_body_renders_find_the_small_face(multiscale_detector):
-    """Every 25th frame of each half-body clip, un-encoded: a portrait frame, a torso, a face of ~60-90 px
+    """Every 25th frame of each half-body clip, un-encoded: a portrait frame, a torso, a face of ~70-120 px
     that the detector's 320 px copy cannot see and the multi-scale wrapper finds in every frame."""
     from kling.perception.faces.detect import DlibDetector
 
     on = load_recipe(half_body=True)
-    raw_ids = [c["id"] for c in on["clips"]][len(load_recipe()["clips"]):]
+    raw_ids = [c["id"] for c in on["clips"]][len(load_recipe(half_body=False)["clips"]):]
+    assert len(raw_ids) == 2
     base = DlibDetector()
     for cid in raw_ids:
         plan = plan_clip(_spec(on, cid), on, on["seed"])
@@ -415,7 +421,7 @@ def test_half_body_renders_find_the_small_face(multiscale_detector):
         dets = multiscale_detector.detect(frames)
         assert all(len(d) == 1 for d in dets), cid
         widths = np.array([d[0].x1 - d[0].x0 for d in dets])
-        assert 55 <= widths.min() and widths.max() <= 100, (cid, widths)
+        assert 55 <= widths.min() and widths.max() <= 130, (cid, widths)
         # the torso: shirt colour below the face down to the bottom edge
         col = frames[0][int(0.9 * h), w // 2].astype(float)
         assert np.abs(col - np.array(plan.identities[plan.shots[0].identity].shirt)).max() < 60
