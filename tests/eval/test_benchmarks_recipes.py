@@ -92,7 +92,7 @@ def test_demo_benchmark_from_demo_corpus(demo_corpus, tmp_path):
     again = load_benchmark(tmp_path / "demo" / "benchmark.yaml", check_media=True)
     assert again.case_ids == b.case_ids
     short = [c for c in b.cases if c.duration_class == "short"]
-    assert len(short) == 8 and all(c.ground_truth is not None for c in short)
+    assert len(short) == 9 and all(c.ground_truth is not None for c in short)  # 8 close-ups + cal_halfbody
     assert {c.identity for c in short} == {"ava", "bo", "cal"}
     assert "cal_offset" not in b.case_ids and "scene_noface" not in b.case_ids
     long = b.case("ava_long_1min")
