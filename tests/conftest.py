@@ -50,6 +50,8 @@ def demo_expert(demo_corpus, tmp_path_factory):
     for c in demo_corpus.clips:
         if not c.has_face or "silent" in c.defects or c.identity is None or c.scene_cut_frames:
             continue
+        if c.id.endswith("_halfbody"):  # the close-up recipe this fixture has always trained (the demo's own
+            continue                    # expert, trained by the pipeline, does include the half-body clips)
         if c.av_offset_frames or c.id == "bo_talk":
             held_out[c.id] = c.av_offset_frames
             continue
