@@ -4,6 +4,7 @@
       weights/                         standard weight files ($KLING_WEIGHTS overrides)
       dagster_home/                    Dagster's instance ($DAGSTER_HOME overrides)
       cache/features/                  cached metric features
+      profiles/                        profiles written by `kling curate FOLDER`
       data/
         demo_corpus/                   the generated demo corpus (source of the demo profile)
         curation/<profile>/            per-step outputs and the curated manifest
@@ -42,6 +43,11 @@ def weights_dir() -> Path:
 def dagster_home() -> Path:
     env = os.environ.get("DAGSTER_HOME")
     return Path(env).expanduser() if env else kling_home() / "dagster_home"
+
+
+def user_profiles_dir() -> Path:
+    """Profiles written for the user (`kling curate FOLDER` copies a profile with the folder as its source)."""
+    return kling_home() / "profiles"
 
 
 def feature_cache_dir() -> Path:

@@ -33,11 +33,6 @@ def load_image_rgb(path: str | Path) -> np.ndarray:
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
 
 
-def largest_face(image: np.ndarray, detector):
-    dets = detector.detect(np.asarray(image)[None])[0]
-    return max(dets, key=lambda d: d.area) if dets else None
-
-
 def reference_embeddings(paths: list[str | Path], backbone: FaceBackbone, detector,
                          report: list | None = None) -> tuple[np.ndarray, list[str]]:
     """(n_refs, dim) embeddings of the largest face in each image; raises ValueError naming a faceless image and

@@ -30,7 +30,7 @@ def folder_profile(folder: Path, base: str | None = None, name: str | None = Non
     from kling.config import load_profile
     from kling.curate.sources import discover_videos
     from kling.hashing import config_hash
-    from kling.paths import kling_home
+    from kling.paths import user_profiles_dir
 
     folder = Path(folder).expanduser().resolve()
     if not folder.is_dir():
@@ -44,7 +44,7 @@ def folder_profile(folder: Path, base: str | None = None, name: str | None = Non
         stem = re.sub(r"[^A-Za-z0-9_-]+", "_", folder.name).strip("_")[:40] or "videos"
         name = f"{stem}-{config_hash(str(folder))[:8]}"
     raw["profile"] = name
-    path = kling_home() / "profiles" / f"{name}.yaml"
+    path = user_profiles_dir() / f"{name}.yaml"
     header = f"# written by `kling curate {folder}` from profile {prof.name} ({prof.origin})\n"
     atomic_write_bytes(path, (header + yaml.safe_dump(raw, sort_keys=False)).encode())
     return path
