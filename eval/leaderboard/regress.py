@@ -11,6 +11,9 @@ file's sha256, or for a self-trained evaluator (the demo's sync expert) the sha2
 ("recipe:..."): the same recipe trained on another CPU gives other weight bytes but comparable numbers,
 whose spread the tolerances cover (benchmarks/bench_cpu_spread.py measures it). A metric under a renamed backbone is
 "missing" (old key) plus "new" (new key), so it fails too.
+A tolerance may say when its metric means something (`defined_when: {sync_c: 0.5}`: the AV offset of a face
+whose Sync-C in the baseline is under 0.5 is the argmin of a flat curve); below that floor the metric is
+reported "undefined", not compared.
 """
 
 from __future__ import annotations
@@ -41,6 +44,8 @@ class Tolerance:
     abs: float = 0.0
     rel: float = 0.0
     direction: str | None = None  # None: from higher_is_better
+    # metric -> floor of its baseline value (same system, benchmark, backbone) under which this one means nothing
+    defined_when: tuple[tuple[str, float], ...] = ()
 
     def allowed(self, old: float) -> float:
         return max(self.abs, self.rel * abs(old))
@@ -59,15 +64,19 @@ class Tolerances:
 
 
 def _tol(d: Any, where: str) -> Tolerance:
-    if not isinstance(d, dict) or set(d) - {"abs", "rel", "direction"}:
-        raise ValueError(f"tolerances {where}: expected a mapping with abs, rel, direction; got {d!r}")
+    if not isinstance(d, dict) or set(d) - {"abs", "rel", "direction", "defined_when"}:
+        raise ValueError(f"tolerances {where}: expected a mapping with abs, rel, direction, defined_when; got {d!r}")
     direction = d.get("direction")
     if direction is not None and direction not in DIRECTIONS:
         raise ValueError(f"tolerances {where}: direction must be one of {DIRECTIONS}, got {direction!r}")
     for k in ("abs", "rel"):
         if k in d and (not isinstance(d[k], (int, float)) or d[k] < 0):
             raise ValueError(f"tolerances {where}: {k} must be a non-negative number, got {d[k]!r}")
-    return Tolerance(float(d.get("abs", 0.0)), float(d.get("rel", 0.0)), direction)
+    when = d.get("defined_when") or {}
+    if not isinstance(when, dict) or not all(isinstance(v, (int, float)) for v in when.values()):
+        raise ValueError(f"tolerances {where}: defined_when must map metric names to numbers, got {when!r}")
+    return Tolerance(float(d.get("abs", 0.0)), float(d.get("rel", 0.0)), direction,
+                     tuple(sorted((str(k), float(v)) for k, v in when.items())))
 
 
 def load_tolerances(path: str | Path | None) -> Tolerances:
@@ -91,7 +100,7 @@ class MetricComparison:
     system: str
     benchmark: str
     metric: str
-    status: str  # "ok" | "improved" | "regressed" | "missing" | "incomparable" | "new"
+    status: str  # "ok" | "improved" | "regressed" | "missing" | "incomparable" | "new" | "undefined"
     old: float | None
     new: float | None
     tolerance: float | None
@@ -172,6 +181,11 @@ def compare_to_baseline(current: Any, baseline: Any, tolerances: Tolerances | No
             continue  # nothing to defend: the baseline had no number
         mk = lambda status, new, detail="", t=None: MetricComparison(  # noqa: E731
             sys_, bench, metric, status, old, new, t, direction, detail)
+        undefined = _below_floor(base, key, tol)
+        if undefined:
+            new = cur.loc[key]["value"] if key in cur.index else None
+            out.append(mk("undefined", None if new is None or pd.isna(new) else float(new), undefined))
+            continue
         if key not in cur.index:
             out.append(mk("missing", None, "in the baseline but not in the current run"))
             continue
@@ -203,6 +217,18 @@ def compare_to_baseline(current: Any, baseline: Any, tolerances: Tolerances | No
             out.append(MetricComparison(*key[:3], "new", None, None if pd.isna(c["value"]) else float(c["value"]),
                                         None, _direction(c["higher_is_better"]), "not in the baseline"))
     return RegressionReport(out)
+
+
+def _below_floor(base: pd.DataFrame, key: tuple, tol: Tolerance) -> str:
+    """Why the baseline's own numbers say this metric means nothing here ("" when it does)."""
+    system, bench, metric, backbone = key
+    for other, floor in tol.defined_when:
+        ref = (system, bench, other, backbone)
+        value = base.loc[ref]["value"] if ref in base.index else None
+        value = None if value is None or pd.isna(value) else float(value)
+        if value is None or value < floor:
+            return f"not compared: {other} {_f(value)} < {floor:g} in the baseline, where {metric} means nothing"
+    return ""
 
 
 def _direction(hib: Any) -> str:

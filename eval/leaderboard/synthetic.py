@@ -14,6 +14,7 @@ from eval.leaderboard.schema import RunContext, complete_rows
 METRICS: dict[str, tuple[bool | None, str, str, str]] = {
     "sync_c": (True, "syncnet_v2", "a" * 64, "sync_cd/1"),
     "sync_d": (False, "syncnet_v2", "a" * 64, "sync_cd/1"),
+    "sync_av_offset": (None, "syncnet_v2", "a" * 64, "sync_cd/1"),
     "csim": (True, "arcface_w600k_r50", "b" * 64, "csim/1"),
     "fvd": (False, "i3d_kinetics400", "c" * 64, "fvd/1"),
 }

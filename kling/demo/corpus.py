@@ -27,7 +27,7 @@ from kling.io.encode import VideoWriter
 
 log = logging.getLogger(__name__)
 
-GENERATOR_VERSION = "1"  # bump when the renderer or synthesis changes output for the same recipe
+GENERATOR_VERSION = "2"  # bump when the renderer, synthesis or encoder changes output for the same recipe (2: reproducible x264)
 MANIFEST_NAME = "corpus.json"
 AV_OFFSET_CONVENTION = "positive = audio lags video (audio delayed by av_offset_frames frames)"
 DEFAULT_RECIPE = Path(__file__).resolve().parents[2] / "datasets" / "demo" / "corpus.yaml"

@@ -14,13 +14,15 @@ NO_REGRESSION = "no_regression_against_baseline"
 
 
 @dg.asset_check(asset=LEADERBOARD_KEY, name=CONTROLS_ORDERED, blocking=True)
-def controls_ordered() -> dg.AssetCheckResult:
+def controls_ordered(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
     """Sync-C of ground truth above the shifted-audio control, identity of ground truth above another
     identity, ...: a metric that fails its controls is flagged on the leaderboard and fails this check."""
     from eval.leaderboard.controls import evaluate_controls, violations
 
     outcomes = evaluate_controls(load_rows(Layout.default().store, latest=True))
     bad = [o.message for o in violations(outcomes)]
+    if bad:  # in the run's log too: a CI log shows its tail, not the check's metadata
+        context.log.error("controls out of order:\n" + "\n".join(bad))
     return dg.AssetCheckResult(passed=not bad, metadata={
         "violations": dg.MetadataValue.json(bad),
         "passed_rules": len([o for o in outcomes if o.status == "pass"]),
@@ -29,7 +31,7 @@ def controls_ordered() -> dg.AssetCheckResult:
 
 
 @dg.asset_check(asset=LEADERBOARD_KEY, name=NO_REGRESSION, blocking=True)
-def no_regression(curation: CurationSettings) -> dg.AssetCheckResult:
+def no_regression(context: dg.AssetCheckExecutionContext, curation: CurationSettings) -> dg.AssetCheckResult:
     """The CI regression gate: every metric of every system within its tolerance of the tracked baseline
     (reports/baselines/<benchmark>.parquet); a benchmark without a baseline is reported, not failed."""
     layout = Layout.default()
@@ -44,6 +46,8 @@ def no_regression(curation: CurationSettings) -> dg.AssetCheckResult:
         compared.append(bench)
         if not report.ok:
             failures.append(report.format())
+    if failures:  # in the run's log too: a CI log shows its tail, not the check's metadata
+        context.log.error("regression against the tracked baseline:\n" + "\n\n".join(failures))
     return dg.AssetCheckResult(passed=not failures, metadata={
         "compared": dg.MetadataValue.json(compared),
         "without_baseline": dg.MetadataValue.json(no_baseline),

@@ -135,3 +135,22 @@ def test_a_backbone_can_have_its_own_tolerance(tmp_path):
     f.write_text("backbones:\n  x:\n    sync_c: {abs: -1}\n")
     with pytest.raises(ValueError, match="backbones.x.sync_c"):
         load_tolerances(f)
+
+
+def test_an_offset_is_compared_only_where_the_baseline_is_confident(tmp_path):
+    """A still face's AV offset is the argmin of a flat curve: it jumped from -6.7 to -15 frames between two
+    clean demo runs while nothing else moved past its tolerance. `defined_when` leaves it out, by the
+    baseline's own Sync-C, and still compares a confident system's offset."""
+    f = tmp_path / "tol.yaml"
+    f.write_text("metrics:\n  sync_av_offset: {abs: 1, direction: either, defined_when: {sync_c: 0.5}}\n")
+    tol = load_tolerances(f)
+    still = lambda off: system_rows("still", {"sync_c": 0.05, "sync_av_offset": off}, CASES, noise=0)  # noqa: E731
+    rep = compare_to_baseline(still(-15.0), still(-6.7), tol)
+    offset = next(c for c in rep.comparisons if c.metric == "sync_av_offset")
+    assert rep.ok and offset.status == "undefined" and "sync_c 0.05 < 0.5" in offset.detail
+    confident = lambda off: system_rows("gt", {"sync_c": 0.8, "sync_av_offset": off}, CASES, noise=0)  # noqa: E731
+    rep = compare_to_baseline(confident(-3.0), confident(0.0), tol)
+    assert not rep.ok and "sync_av_offset [gt / demo]" in rep.format()
+    f.write_text("metrics:\n  sync_av_offset: {defined_when: {sync_c: high}}\n")
+    with pytest.raises(ValueError, match="defined_when"):
+        load_tolerances(f)
