@@ -146,9 +146,11 @@ def expert_can_judge(profile: Profile) -> bool:
 RUN_FINGERPRINT_VERSION = 1  # bump when evaluation code changes its numbers: every run is then redone
 
 
-def run_fingerprint(benchmark: Benchmark, system_dir: Path, settings: EvalSettings) -> str:
+def run_fingerprint(benchmark: Benchmark, system_dir: Path, settings: EvalSettings,
+                    storylines: dict[str, dict] | None = None) -> str:
     """Everything a run's rows depend on: the benchmark spec, the system's files (name, size, mtime), the
-    settings and the weight files they use. An unchanged fingerprint means the stored run still holds."""
+    settings, the weight files they use and the director's storylines of the cases. An unchanged fingerprint
+    means the stored run still holds."""
     from kling.hashing import config_hash, file_sha256
     from kling.weights import sha256_of
 
@@ -159,6 +161,7 @@ def run_fingerprint(benchmark: Benchmark, system_dir: Path, settings: EvalSettin
     return config_hash({
         "version": RUN_FINGERPRINT_VERSION, "spec": benchmark.spec_hash(), "files": files, "settings": settings,
         "expert": sha256_of(expert) if settings.sync_expert_dir and expert.is_file() else None,
+        "storylines": config_hash(storylines or {}),
     })
 
 
@@ -203,6 +206,7 @@ def run_system(profile: Profile, layout: Layout, benchmark: str, system: str, se
     from eval.leaderboard.store import write_run
     from eval.suite import evaluate_system
     from eval.systems import load_system
+    from kling.director.batch import read_storylines
 
     if system not in system_names(layout, benchmark):
         return RunOutcome(benchmark, system, "no_system")
@@ -210,12 +214,13 @@ def run_system(profile: Profile, layout: Layout, benchmark: str, system: str, se
     start = time.perf_counter()
     bench = load_prepared(profile, benchmark, layout)
     system_dir = layout.systems_dir(benchmark) / system
-    fingerprint = run_fingerprint(bench, system_dir, settings)
+    storylines = read_storylines(layout.storylines_dir(benchmark))  # the director/storylines asset's
+    fingerprint = run_fingerprint(bench, system_dir, settings, storylines)
     previous = stored_run(layout, benchmark, system, fingerprint)
     if previous is not None:
         return RunOutcome(benchmark, system, "unchanged", previous)
     ctx = RunContext.new(system, benchmark, settings.hash, checkpoint=settings.sync_expert_dir or "")
-    result = evaluate_system(bench, load_system(system_dir), settings, ctx, progress=progress)
+    result = evaluate_system(bench, load_system(system_dir), settings, ctx, progress=progress, storylines=storylines)
     path = write_run(result.rows, layout.store, {"settings": settings, "spec_hash": bench.spec_hash(), "fingerprint": fingerprint})
     write_assertions_parquet(result.adherence, layout.assertions_path(path),
                              metadata={"run_id": ctx.run_id, "system": system, "benchmark": benchmark})

@@ -69,14 +69,18 @@ def _identity_backbones(settings: EvalSettings) -> list[Any]:
 
 
 def evaluate_case(video: Path, case, sync_evals, id_backbones, detector, settings: EvalSettings,
-                  distribution=None, rank: int | None = None):
-    """Partial leaderboard rows of one case's video (all metrics, all backbones), and its adherence result
-    (whose failed assertions are kept beside the run) or None.
+                  distribution=None, rank: int | None = None, storyline: dict | None = None):
+    """Partial leaderboard rows of one case's video (all metrics, all backbones), and its adherence results
+    (whose failed assertions are kept beside the run): against the case's instruction, and against the
+    director's `storyline` of the case (kling.director.Storyline as a dict: each shot's head motion, camera,
+    mouth and emotion over its span) as the metric `storyline_adherence`.
 
     Two decodes: shots and face tracks in one, then lip sync (every backbone), identity (every backbone) and
     the frames `distribution` (an eval.temporal.suite.DistributionSuite) needs, all fed from the other
     (kling.io.frames.decode_once); the audio track is read once for every sync backbone. `rank` (the case's
     position in the benchmark) orders the video's place in `distribution`'s pooled features."""
+    from eval.adherence import measured
+    from eval.adherence.assertions import storyline_assertions
     from eval.adherence.score import evaluate_adherence
     from kling.io.frames import decode_once
     from eval.identity.evaluate import identity_consumer
@@ -102,28 +106,35 @@ def evaluate_case(video: Path, case, sync_evals, id_backbones, detector, setting
         rows += out[f"sync.{name}"].leaderboard_rows(clip_id=case.id)
     for i in range(len(id_backbones)):
         rows += out[f"identity.{i}"].to_rows()
-    adherence = None
-    if settings.adherence and case.instruction:
-        adherence = evaluate_adherence(video, case.instruction, face_tracks=tracks, detector=detector, clip_id=case.id,
-                                       judge_url=settings.judge_url, judge_model=settings.judge_model, llm_parse=False)
-        rows += adherence.to_rows()
+    adherence = []
+    if settings.adherence and (case.instruction or storyline is not None):
+        judge = dict(judge_url=settings.judge_url, judge_model=settings.judge_model, llm_parse=False,
+                     detector=detector, clip_id=case.id)
+        signals = measured.video_signals(video, face_tracks=tracks, detector=detector)  # one pass for both
+        if case.instruction:
+            adherence.append(evaluate_adherence(video, case.instruction, signals=signals, **judge))
+        if storyline is not None:
+            adherence.append(evaluate_adherence(video, assertions=storyline_assertions(storyline), signals=signals,
+                                                metric="storyline_adherence", **judge))
+    for result in adherence:
+        rows += result.to_rows()
     return rows, adherence
 
 
 @dataclasses.dataclass
 class SystemEvaluation:
     rows: pa.Table  # the leaderboard schema, per clip (aggregates are computed at leaderboard time)
-    adherence: list  # eval.adherence.score.AdherenceResult per case: their failed assertions go to Parquet
+    adherence: list  # eval.adherence.score.AdherenceResult per case and check: their failed assertions go to Parquet
 
 
 @dataclasses.dataclass
 class CaseEvaluation:
-    """One case's share of a run: its output_ok row, its metric rows and its adherence result (or None)."""
+    """One case's share of a run: its output_ok row, its metric rows and its adherence results."""
 
     rank: int  # the case's position in the benchmark: merged results are put back in this order
     check: list[dict]
     rows: list[dict] = dataclasses.field(default_factory=list)
-    adherence: Any = None
+    adherence: list = dataclasses.field(default_factory=list)
 
 
 @dataclasses.dataclass
@@ -166,7 +177,7 @@ class PartialEvaluation:
         rows = [r for c in cases for r in c.check] + [r for c in cases for r in c.rows]
         if self.distribution is not None:
             rows += self.distribution.rows(_ground_truth(benchmark))
-        return SystemEvaluation(complete_rows(rows, ctx), [c.adherence for c in cases if c.adherence is not None])
+        return SystemEvaluation(complete_rows(rows, ctx), [a for c in cases for a in c.adherence])
 
 
 def merge_partials(parts: list[PartialEvaluation]) -> PartialEvaluation:
@@ -180,13 +191,14 @@ def merge_partials(parts: list[PartialEvaluation]) -> PartialEvaluation:
 
 
 def evaluate_system(benchmark: Benchmark, system: System, settings: EvalSettings, ctx: RunContext,
-                    progress=None) -> SystemEvaluation:
-    """Every case of `benchmark` for `system`, every metric and backbone."""
-    return evaluate_cases(benchmark, system, settings, progress=progress).finish(benchmark, ctx)
+                    progress=None, storylines: dict[str, dict] | None = None) -> SystemEvaluation:
+    """Every case of `benchmark` for `system`, every metric and backbone; `storylines` (case id -> the
+    director's storyline) adds each case's storyline adherence."""
+    return evaluate_cases(benchmark, system, settings, progress=progress, storylines=storylines).finish(benchmark, ctx)
 
 
 def evaluate_cases(benchmark: Benchmark, system: System, settings: EvalSettings, cases: list[str] | None = None,
-                   progress=None) -> PartialEvaluation:
+                   progress=None, storylines: dict[str, dict] | None = None) -> PartialEvaluation:
     """`cases` (ids; default every case) of `benchmark` for `system`, every metric and backbone: a worker's
     share of a run, to merge with the other workers' (merge_partials) and finish."""
     from kling.perception.faces.detect import load_detector
@@ -207,7 +219,7 @@ def evaluate_cases(benchmark: Benchmark, system: System, settings: EvalSettings,
         case, done = benchmark.case(out.case_id), part.cases[out.case_id]
         try:
             done.rows, done.adherence = evaluate_case(Path(out.path), case, sync_evals, id_backbones, detector,
-                                                      settings, distribution, done.rank)
+                                                      settings, distribution, done.rank, (storylines or {}).get(case.id))
         except MediaError as exc:
             log.warning("%s/%s: %s", system.name, case.id, exc)
             if distribution is not None:

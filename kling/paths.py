@@ -91,6 +91,10 @@ class Layout:
     def benchmark_dir(self, name: str) -> Path:
         return self.root / "benchmarks" / name
 
+    def storylines_dir(self, benchmark: str) -> Path:
+        """The director's storyline of every case of `benchmark` (kling.director.batch)."""
+        return self.benchmark_dir(benchmark) / "storylines"
+
     def systems_dir(self, benchmark: str) -> Path:
         return self.root / "systems" / benchmark
 

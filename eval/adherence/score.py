@@ -65,6 +65,7 @@ class AdherenceResult:
     results: list[AssertionResult] = field(default_factory=list)
     window_results: list[AssertionResult] = field(default_factory=list)
     windows: list[tuple[str, float, float]] = field(default_factory=list)
+    metric: str = "adherence"  # "storyline_adherence": the same check against the director's shots
 
     @property
     def protocol_version(self) -> str:
@@ -127,17 +128,17 @@ class AdherenceResult:
                 out |= dict(status="unavailable", reason="; ".join(reasons))
             return out
 
-        rows = [row("adherence", self.results)]
+        rows = [row(self.metric, self.results)]
         for checker in (MEASURED, "semantic"):
             sub = [r for r in self.results if r.assertion.checker == checker]
             if sub:
-                rows.append(row(f"adherence_{checker}", sub, backbone=self.backbone(checker)))
+                rows.append(row(f"{self.metric}_{checker}", sub, backbone=self.backbone(checker)))
         c = self.counts()
-        rows.append(base | dict(metric="adherence_unavailable", value=float(c["unavailable"]), stderr=None,
+        rows.append(base | dict(metric=f"{self.metric}_unavailable", value=float(c["unavailable"]), stderr=None,
                                 n=len(self.results), higher_is_better=False, window=WINDOW_ALL,
                                 backbone=self.backbone()))
         for label, _, _ in self.windows:
-            rows.append(row("adherence", [r for r in self.window_results if r.window == label], window=label))
+            rows.append(row(self.metric, [r for r in self.window_results if r.window == label], window=label))
         return rows
 
 
@@ -224,6 +225,7 @@ def evaluate_adherence(
     detector: str = "auto",
     signals: measured.VideoSignals | None = None,
     clip_id: str | None = None,
+    metric: str = "adherence",
 ) -> AdherenceResult:
     """Check a video against its instruction / case. Bad media raises kling.io.errors.MediaError."""
     from eval.identity.csim import window_edges
@@ -239,7 +241,7 @@ def evaluate_adherence(
              getattr(detector, "name", "custom")}
     if not items:
         return AdherenceResult("unavailable", f"no checkable assertion ({note or 'nothing in the vocabulary'})",
-                               clip_id, proto)
+                               clip_id, proto, metric=metric)
     dur = signals.duration_s
     fps = signals.fps
 
@@ -278,7 +280,7 @@ def evaluate_adherence(
             else:
                 window_results.append(AssertionResult(r.assertion, r.status, r.start_s, r.end_s, r.value,
                                                       r.threshold, r.reason, label))
-    res = AdherenceResult("ok", None, clip_id, proto, results, window_results, windows)
+    res = AdherenceResult("ok", None, clip_id, proto, results, window_results, windows, metric)
     if res.score is None:
         res.status, res.reason = "unavailable", "every assertion is unavailable: " + "; ".join(
             sorted({r.reason or "?" for r in results}))

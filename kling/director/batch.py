@@ -3,6 +3,7 @@ directed gets a complete failure record with its reason instead, and the others 
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,3 +43,14 @@ def direct_cases(cases: Iterable[CaseInput], out_dir: str | Path, llm: LLMConfig
         counts[status] += 1
         seconds[case.case_id] = round(time.perf_counter() - t0, 3)
     return {"counts": counts, "seconds": seconds, "failures": reasons, "backend": LLMClient(llm).label}
+
+
+def read_storylines(folder: str | Path) -> dict[str, dict]:
+    """case id -> storyline (as written by direct_cases) of every case in `folder` that was directed (ok or
+    degraded); failed cases and a missing folder give nothing."""
+    out = {}
+    for path in sorted(Path(folder).glob("*.json")) if Path(folder).is_dir() else []:
+        data = json.loads(path.read_text())
+        if data.get("status") in ("ok", "degraded") and isinstance(data.get("storyline"), dict):
+            out[path.stem] = data["storyline"]
+    return out

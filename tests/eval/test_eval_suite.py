@@ -80,3 +80,34 @@ def test_missing_output_is_reported_and_fingerprint_tracks_files(two_case_benchm
     assert "missing" in ok.loc["cal_still", "reason"]
     shutil.copy(systems / "control.still_reference" / "cal_still.mp4", partial / "cal_still.mp4")
     assert run_fingerprint(bench, partial, settings) != before
+
+
+def test_storyline_adherence_follows_the_directors_shots(two_case_benchmark, tmp_path):
+    """A case's storyline becomes its `storyline_adherence`: the still clip meets a storyline whose shots say
+    "still" and fails one whose shots say "nod"; the instruction's own `adherence` does not move, and the run's
+    fingerprint follows the storylines (a re-directed case is evaluated again)."""
+    bench, systems = two_case_benchmark
+    settings = EvalSettings(sync_backbones=(), identity_backbones=(), distribution=False)
+    system = load_system(systems / "control.ground_truth")
+
+    def storyline(head):
+        return {"shots": [{"t_start": 0.0, "t_end": 2.5, "speaker": "speaker_1", "head_motion": head,
+                           "camera": "static close-up", "emotion": "neutral"},
+                          {"t_start": 2.5, "t_end": 5.0, "speaker": "speaker_1", "head_motion": head,
+                           "camera": "static close-up", "emotion": "neutral"}]}
+
+    scores = {}
+    for head in ("still", "nod"):
+        res = evaluate_system(bench, system, settings, RunContext.new(system.name, bench.name, settings.hash),
+                              storylines={"cal_still": storyline(head)})
+        df = res.rows.to_pandas().query("window == 'all'")
+        story = df[df["metric"] == "storyline_adherence"].set_index("clip_id")
+        assert list(story.index) == ["cal_still"]  # bo_talk has no storyline: no such row
+        scores[head] = (story.loc["cal_still", "value"], df.query("metric == 'adherence' and clip_id == 'cal_still'")["value"].item())
+        failed = [r.assertion.text for a in res.adherence if a.metric == "storyline_adherence"
+                  for r in a.results if r.status == "failed"]
+        assert all("head_motion" in t for t in failed) and (head == "nod") == bool(failed)
+    assert scores["still"][0] == 1.0 and scores["nod"][0] < 1.0
+    assert scores["still"][1] == scores["nod"][1]
+    fp = {h: run_fingerprint(bench, systems / "control.ground_truth", settings, {"cal_still": storyline(h)}) for h in ("still", "nod")}
+    assert fp["still"] != fp["nod"]

@@ -15,7 +15,7 @@ STORYLINES_KEY = dg.AssetKey(["director", "storylines"])
 @dg.asset(key=STORYLINES_KEY, deps=[dg.AssetKey(["eval", "benchmarks"])], group_name="director", kinds={"json"})
 def storylines(context: dg.AssetExecutionContext, curation: CurationSettings) -> dg.MaterializeResult:
     """One storyline (shots on the audio timeline, per-shot negatives, the experts' dialogue) per benchmark case,
-    under <benchmark>/storylines/<case>.json; a case that cannot be directed is recorded with its reason."""
+    under Layout.storylines_dir(<benchmark>)/<case>.json; a case that cannot be directed is recorded with its reason."""
     from eval.runs import benchmark_names, prepare_benchmark
 
     profile = curation.load()
@@ -26,7 +26,7 @@ def storylines(context: dg.AssetExecutionContext, curation: CurationSettings) ->
     for name in benchmark_names(profile):
         bench = prepare_benchmark(profile, name, layout)
         cases = [CaseInput(c.id, tuple(c.reference), (c.audio,), c.instruction) for c in bench.cases]
-        summary = direct_cases(cases, layout.benchmark_dir(name) / "storylines", llm)
+        summary = direct_cases(cases, layout.storylines_dir(name), llm)
         context.log.info(f"storylines {name}: {summary['counts']} ({summary['backend']})")
         out[name] = summary
     return dg.MaterializeResult(metadata={

@@ -12,6 +12,7 @@ from eval.runs import (
 )
 from kling.paths import Layout
 from pipelines.defs.curation.resources import CurationSettings
+from pipelines.defs.director.assets import STORYLINES_KEY
 from pipelines.defs.eval.partitions import eval_partitions, register_systems, split_eval_key
 from pipelines.defs.training.assets import SYNC_EXPERT_KEY
 
@@ -55,15 +56,16 @@ def controls(context: dg.AssetExecutionContext, curation: CurationSettings) -> d
 
 @dg.asset(
     key=RUNS_KEY,
-    deps=[CONTROLS_KEY, SYNC_EXPERT_KEY],
+    deps=[CONTROLS_KEY, SYNC_EXPERT_KEY, STORYLINES_KEY],  # storylines: each case's storyline adherence
     partitions_def=eval_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     group_name="eval_runs",
     kinds={"parquet"},
 )
 def runs(context: dg.AssetExecutionContext, curation: CurationSettings) -> dg.MaterializeResult:
-    """One evaluation run per (benchmark, system): every metric with every configured backbone, per case,
-    in the leaderboard's long schema, written atomically to the run store; an unchanged run is kept."""
+    """One evaluation run per (benchmark, system): every metric with every configured backbone, per case
+    (adherence to the case's instruction and to the director's storyline of it included), in the
+    leaderboard's long schema, written atomically to the run store; an unchanged run is kept."""
     profile, layout = curation.load(), Layout.default()
     settings = eval_settings(profile, layout)
     summary = {}
