@@ -73,6 +73,9 @@ RULES: tuple[ControlRule, ...] = (
     ControlRule("csim", STILL_REFERENCE, OTHER_IDENTITY, "the reference itself beats another person"),
     ControlRule("fid", GROUND_TRUTH, STILL_REFERENCE, "one repeated frame is further from real frames"),
     ControlRule("fvd", GROUND_TRUTH, STILL_REFERENCE, "a still video is further from real motion"),
+    # demo, offline director: ground truth 1.00, still reference 0.41 (its head and mouth never move)
+    ControlRule("storyline_adherence", GROUND_TRUTH, STILL_REFERENCE,
+                "a still face follows none of the storyline's head motion and speech"),
 )
 
 
