@@ -108,14 +108,14 @@ def evaluate_case(video: Path, case, sync_evals, id_backbones, detector, setting
         rows += out[f"identity.{i}"].to_rows()
     adherence = []
     if settings.adherence and (case.instruction or storyline is not None):
-        judge = dict(judge_url=settings.judge_url, judge_model=settings.judge_model, llm_parse=False,
-                     detector=detector, clip_id=case.id)
+        common = dict(judge_url=settings.judge_url, judge_model=settings.judge_model, llm_parse=False,
+                      detector=detector, clip_id=case.id)
         signals = measured.video_signals(video, face_tracks=tracks, detector=detector)  # one pass for both
         if case.instruction:
-            adherence.append(evaluate_adherence(video, case.instruction, signals=signals, **judge))
+            adherence.append(evaluate_adherence(video, case.instruction, signals=signals, **common))
         if storyline is not None:
             adherence.append(evaluate_adherence(video, assertions=storyline_assertions(storyline), signals=signals,
-                                                metric="storyline_adherence", **judge))
+                                                metric="storyline_adherence", **common))
     for result in adherence:
         rows += result.to_rows()
     return rows, adherence
