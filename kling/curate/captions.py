@@ -422,3 +422,13 @@ def write_captions(ws: Workspace, video_id: str, client: LLMClient | None = None
     meta = {"version": VERSION, "backend": client.label if client else "offline", "n_frames": n_frames,
             "llm": client.config.public() if client else None}
     return write_parquet_atomic(df, ws.output("captions", video_id, ".parquet"), meta)
+
+
+def read_captions(ws: Workspace) -> dict[str, str]:
+    """clip id -> caption paragraph of every clip the captions step wrote in `ws` (the text that the avatar
+    model's training shards carry: kling.train.avatar_shards.write_shards(captions=...))."""
+    out: dict[str, str] = {}
+    for path in sorted((ws.root / "captions").glob("*.parquet")):
+        table = pq.read_table(path, columns=["clip_id", "caption"]).to_pydict()
+        out.update({c: t for c, t in zip(table["clip_id"], table["caption"]) if t})
+    return out

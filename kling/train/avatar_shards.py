@@ -71,11 +71,8 @@ def curated_clips(curation_dir: str | Path) -> Iterator[tuple[str, str, Path, pd
 
 
 def clip_text(clip_id: str, video_id: str, captions: dict[str, str] | None = None) -> str:
-    """The text of a clip: its caption when the caption table has one, else a neutral prompt.
-
-    Captions (kling.curate captions table) feed `captions`; until then every clip reads the same prompt,
-    so the text pathway trains on the shot prompt only.
-    """
+    """The text of a clip: its caption (kling.curate.captions.read_captions of the curation workspace) when
+    there is one, else a neutral prompt (a clip the captions step has not reached)."""
     if captions:
         for key in (clip_id, video_id):
             if key in captions:

@@ -136,3 +136,18 @@ def test_vision_backend_merges_and_failure_is_reported(curated):
         fb = LLMClient(LLMConfig(backend="openai", base_url=url, model="vlm", max_attempts=1, fallback="offline"))
         df = pd.read_parquet(write_captions(curated, "cal_still", fb))
         assert df["caption_status"].iloc[0] == "measured (fallback)" and "HTTP 500" in df["caption_reason"].iloc[0]
+
+
+def test_captions_become_the_training_text(curated):
+    """The captions step's tables are what a training window says (kling.train.avatar_shards.clip_text)."""
+    from kling.curate.captions import read_captions
+    from kling.train.avatar_shards import clip_text
+
+    write_captions(curated, "ava_nod")
+    write_captions(curated, "cal_still")
+    captions = read_captions(curated)
+    nod_clip = next(c for c in captions if c.startswith("ava_nod"))
+    assert "nods" in clip_text(nod_clip, "ava_nod", captions)
+    still_clip = next(c for c in captions if c.startswith("cal_still"))
+    assert "nod" not in clip_text(still_clip, "cal_still", captions)
+    assert clip_text("bo_zoom-s0-t0", "bo_zoom", captions) == clip_text("x", "y")  # not captioned: the neutral prompt
