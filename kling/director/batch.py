@@ -47,10 +47,14 @@ def direct_cases(cases: Iterable[CaseInput], out_dir: str | Path, llm: LLMConfig
 
 def read_storylines(folder: str | Path) -> dict[str, dict]:
     """case id -> storyline (as written by direct_cases) of every case in `folder` that was directed (ok or
-    degraded); failed cases and a missing folder give nothing."""
+    degraded); failed cases, unreadable files and a missing folder give nothing (the case is then evaluated
+    without storyline adherence, as an undirected one)."""
     out = {}
     for path in sorted(Path(folder).glob("*.json")) if Path(folder).is_dir() else []:
-        data = json.loads(path.read_text())
-        if data.get("status") in ("ok", "degraded") and isinstance(data.get("storyline"), dict):
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(data, dict) and data.get("status") in ("ok", "degraded") and isinstance(data.get("storyline"), dict):
             out[path.stem] = data["storyline"]
     return out

@@ -7,7 +7,8 @@ is deleted, so a target path either holds a whole file or nothing new.
 Bit-reproducible: libx264's default build picks some routines per CPU and, with them, measured on a Zen 4
 (AVX-512), encodes the same frames of a 576x768 demo clip to other bytes on every run; its own
 `cpu-independent` switch and a fixed thread count (the bitstream depends on it; the default follows the core
-count) give the same bytes on every run and every machine, for about 4 % more encode time.
+count) give the same bytes on every run and on every CPU (for one libx264 build), for about 7 % more encode
+time (benchmarks/bench_encode.py).
 
 Odd frame sizes: yuv420p needs even width and height, so a frame with an odd side is padded by ONE
 row/column that repeats the edge pixels (the encoded video is e.g. 65x49 -> 66x50). Nothing is cropped.
