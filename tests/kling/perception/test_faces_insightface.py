@@ -15,11 +15,11 @@ import pytest
 
 onnx = pytest.importorskip("onnx")
 pytest.importorskip("insightface")
-from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
 from kling.perception.faces.scrfd import ScrfdDetector  # noqa: E402
 from tests.eval.identity.test_identity_backbones import make_arcface_onnx  # noqa: E402
 from tests.kling.perception.test_faces_scrfd import _frame, build_scrfd_like  # noqa: E402
+from tests.support.scrfd import write_scrfd_onnx  # noqa: E402
 
 TOL = 1e-5
 
@@ -103,41 +103,18 @@ def build_scrfd_random(path, seed: int = 0, batched: bool = False):
     vary per location and overlap their neighbours, so thresholding and NMS are both exercised. Score
     kernels have zero mean: the black letterbox padding scores sigmoid(-2) and is never a candidate."""
     rng = np.random.default_rng(seed)
-    nodes, inits = [], []
-    groups = {"score": [], "bbox": [], "kps": []}
+    layers = {}
     for s in (8, 16, 32):
         w = rng.standard_normal((2, 3, s, s)).astype(np.float32) * (4.0 / s)
         w -= w.mean(axis=(1, 2, 3), keepdims=True)
-        layers = {
-            "score": (w, np.full(2, -2.0, np.float32), 1),
+        layers[s] = {
+            "score": (w, np.full(2, -2.0, np.float32)),
             "bbox": (rng.standard_normal((8, 3, 1, 1)).astype(np.float32) * 0.3,
-                     rng.uniform(1.0, 3.0, 8).astype(np.float32), 4),
+                     rng.uniform(1.0, 3.0, 8).astype(np.float32)),
             "kps": (rng.standard_normal((20, 3, 1, 1)).astype(np.float32) * 0.3,
-                    rng.uniform(-1.5, 1.5, 20).astype(np.float32), 10),
+                    rng.uniform(-1.5, 1.5, 20).astype(np.float32)),
         }
-        for kind, (wt, bias, ch) in layers.items():
-            wn, bn = f"w_{kind}_{s}", f"b_{kind}_{s}"
-            inits += [numpy_helper.from_array(wt, wn), numpy_helper.from_array(bias, bn)]
-            k = wt.shape[2]
-            nodes.append(helper.make_node("Conv", ["input.1", wn, bn], [f"c_{kind}_{s}"],
-                                          kernel_shape=[k, k], strides=[s, s]))
-            src = f"c_{kind}_{s}"
-            if kind == "score":
-                nodes.append(helper.make_node("Sigmoid", [src], [f"sig_{s}"]))
-                src = f"sig_{s}"
-            nodes.append(helper.make_node("Transpose", [src], [f"t_{kind}_{s}"], perm=[0, 2, 3, 1]))
-            inits.append(numpy_helper.from_array(np.array([0, -1, ch] if batched else [-1, ch], np.int64),
-                                                 f"shape_{kind}_{s}"))
-            nodes.append(helper.make_node("Reshape", [f"t_{kind}_{s}", f"shape_{kind}_{s}"], [f"{kind}_{s}"]))
-            dims = ["N", "K", ch] if batched else ["K", ch]
-            groups[kind].append(helper.make_tensor_value_info(f"{kind}_{s}", TensorProto.FLOAT, dims))
-    inp = helper.make_tensor_value_info("input.1", TensorProto.FLOAT, ["N" if batched else 1, 3, "H", "W"])
-    graph = helper.make_graph(nodes, "scrfd_random", [inp], groups["score"] + groups["bbox"] + groups["kps"], inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    onnx.save(model, str(path))
-    return path
+    return write_scrfd_onnx(path, layers, batched, "scrfd_random")
 
 
 def _pictures(h, w, n=2, seed=0):

@@ -12,10 +12,11 @@ import numpy as np
 import pytest
 
 onnx = pytest.importorskip("onnx")
-from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+from onnx import TensorProto, helper  # noqa: E402
 
 from kling.perception.faces.detect import load_detector  # noqa: E402
 from kling.perception.faces.scrfd import ScrfdDetector  # noqa: E402
+from tests.support.scrfd import write_scrfd_onnx  # noqa: E402
 
 STRIDES = (8, 16, 32)
 BOX_DIST = {0: 4.0, 1: 1.0}  # per anchor, in stride units (all four sides)
@@ -28,46 +29,17 @@ def _sigmoid(x):
 
 
 def build_scrfd_like(path, batched: bool = False):
-    nodes, inits, outputs = [], [], []
-    groups = {"score": [], "bbox": [], "kps": []}
+    layers = {}
     for ci, s in enumerate(STRIDES):
         w_score = np.zeros((2, 3, s, s), np.float32)
         w_score[:, ci, 0, 0] = 10.0  # the cell corner's channel ci
-        b_score = np.array([SCORE_BIAS[0], SCORE_BIAS[1]], np.float32)
-        b_bbox = np.array([BOX_DIST[0]] * 4 + [BOX_DIST[1]] * 4, np.float32)
-        b_kps = np.concatenate([KPS.ravel(), 0.25 * KPS.ravel()]).astype(np.float32)
-        for kind, (wshape, bias, ch) in {
-            "score": ((2, 3, s, s), b_score, 1),
-            "bbox": ((8, 3, 1, 1), b_bbox, 4),
-            "kps": ((20, 3, 1, 1), b_kps, 10),
-        }.items():
-            w = w_score if kind == "score" else np.zeros(wshape, np.float32)
-            wn, bn = f"w_{kind}_{s}", f"b_{kind}_{s}"
-            inits += [numpy_helper.from_array(w, wn), numpy_helper.from_array(bias, bn)]
-            k = wshape[2]
-            nodes.append(helper.make_node("Conv", ["input.1", wn, bn], [f"c_{kind}_{s}"],
-                                          kernel_shape=[k, k], strides=[s, s]))
-            src = f"c_{kind}_{s}"
-            if kind == "score":
-                nodes.append(helper.make_node("Sigmoid", [src], [f"sig_{s}"]))
-                src = f"sig_{s}"
-            nodes.append(helper.make_node("Transpose", [src], [f"t_{kind}_{s}"], perm=[0, 2, 3, 1]))
-            shape = np.array([0, -1, ch] if batched else [-1, ch], np.int64)
-            inits.append(numpy_helper.from_array(shape, f"shape_{kind}_{s}"))
-            name = f"{kind}_{s}"
-            nodes.append(helper.make_node("Reshape", [f"t_{kind}_{s}", f"shape_{kind}_{s}"], [name]))
-            dims = ["N", "K", ch] if batched else ["K", ch]
-            groups[kind].append(helper.make_tensor_value_info(name, TensorProto.FLOAT, dims))
-    outputs = groups["score"] + groups["bbox"] + groups["kps"]  # official positional order
-    inp = helper.make_tensor_value_info(
-        "input.1", TensorProto.FLOAT, ["N" if batched else 1, 3, "H", "W"]
-    )
-    graph = helper.make_graph(nodes, "scrfd_like", [inp], outputs, inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    onnx.save(model, str(path))
-    return path
+        layers[s] = {
+            "score": (w_score, np.array([SCORE_BIAS[0], SCORE_BIAS[1]], np.float32)),
+            "bbox": (np.zeros((8, 3, 1, 1), np.float32), np.array([BOX_DIST[0]] * 4 + [BOX_DIST[1]] * 4, np.float32)),
+            "kps": (np.zeros((20, 3, 1, 1), np.float32),
+                    np.concatenate([KPS.ravel(), 0.25 * KPS.ravel()]).astype(np.float32)),
+        }
+    return write_scrfd_onnx(path, layers, batched, "scrfd_like")
 
 
 def expected(x: float, y: float, stride: int, scale: float = 1.0):
