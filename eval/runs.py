@@ -143,7 +143,8 @@ def expert_can_judge(profile: Profile) -> bool:
     return resolve_judge(LipSyncConfig(**profile.section("lip_sync")), profile.uses_demo_corpus).judge == "expert"
 
 
-RUN_FINGERPRINT_VERSION = 1  # bump when evaluation code changes its numbers: every run is then redone
+RUN_FINGERPRINT_VERSION = 2  # bump when evaluation code changes its numbers: every run is then redone
+# 2: PSNR, SSIM (pixels-v3) and LMD (lmd-v2) against the ground truth joined every run
 
 
 def run_fingerprint(benchmark: Benchmark, system_dir: Path, settings: EvalSettings,

@@ -1,7 +1,8 @@
 """Score one system on one benchmark with every configured metric: the unit of an evaluation run.
 
-Per case, the shots and face tracks come from one decode and are shared by lip sync, identity and adherence;
-a second decode feeds every metric that reads frames (sync, identity, FID, FVD, drift) in the same pass.
+Per case, the shots and face tracks come from one decode and are shared by lip sync, identity, adherence and
+LMD; a second decode feeds every metric that reads frames (sync, identity, FID, FVD, drift, PSNR/SSIM against
+the ground truth) in the same pass.
 Every metric is attempted with every configured backbone: a backbone whose weights are missing gives
 `unavailable` rows carrying the reason and the fetch command, never silently nothing, and numbers from
 different backbones are kept apart by the backbone columns. Missing or broken outputs of the system are
@@ -43,6 +44,7 @@ class EvalSettings:
     judge_url: str | None = None
     judge_model: str | None = None
     detector: str = "auto"
+    fidelity: bool = True  # PSNR, SSIM and LMD against the case's ground truth (eval.fidelity), where it has one
 
     @property
     def hash(self) -> str:
@@ -75,10 +77,15 @@ def evaluate_case(video: Path, case, sync_evals, id_backbones, detector, setting
     director's `storyline` of the case (kling.director.Storyline as a dict: each shot's head motion, camera,
     mouth and emotion over its span) as the metric `storyline_adherence`.
 
-    Two decodes: shots and face tracks in one, then lip sync (every backbone), identity (every backbone) and
-    the frames `distribution` (an eval.temporal.suite.DistributionSuite) needs, all fed from the other
-    (kling.io.frames.decode_once); the audio track is read once for every sync backbone. `rank` (the case's
-    position in the benchmark) orders the video's place in `distribution`'s pooled features."""
+    Two decodes: shots and face tracks in one, then lip sync (every backbone), identity (every backbone), the
+    frames `distribution` (an eval.temporal.suite.DistributionSuite) needs and PSNR/SSIM, all fed from the
+    other (kling.io.frames.decode_once); the audio track is read once for every sync backbone. `rank` (the
+    case's position in the benchmark) orders the video's place in `distribution`'s pooled features.
+
+    Where the case has a ground-truth video (`case.ground_truth`; long cases may have none) and
+    settings.fidelity is on: PSNR and SSIM read the ground truth alongside the second decode, and LMD compares
+    the face tracks above with the ground truth's, which are tracked once per file and cached for every
+    other system's run (eval.fidelity.truth_tracks)."""
     from eval.adherence import measured
     from eval.adherence.assertions import storyline_assertions
     from eval.adherence.score import evaluate_adherence
@@ -87,6 +94,7 @@ def evaluate_case(video: Path, case, sync_evals, id_backbones, detector, setting
     from kling.perception.faces.tracks import shot_aware_tracks
     from kling.clock import SAMPLE_RATE
     from kling.io.audio import read_audio
+    from eval.fidelity.pixels import FidelityConsumer
 
     tracks = shot_aware_tracks(video, detector)  # the same table `kling eval sync/identity/adherence` compute
     scored = any(ev.backbone is not None for _, ev in sync_evals)  # unavailable backbones need no audio
@@ -98,6 +106,9 @@ def evaluate_case(video: Path, case, sync_evals, id_backbones, detector, setting
                   for i, bb in enumerate(id_backbones)}
     if distribution is not None:
         consumers |= distribution.consumers(video)
+    truth = case.ground_truth if settings.fidelity else None
+    if truth is not None:
+        consumers["fidelity.pixels"] = FidelityConsumer(truth)
     out = decode_once(video, consumers, chunk_size=32)
     if distribution is not None:
         distribution.add(video, out, rank)
@@ -106,6 +117,9 @@ def evaluate_case(video: Path, case, sync_evals, id_backbones, detector, setting
         rows += out[f"sync.{name}"].leaderboard_rows(clip_id=case.id)
     for i in range(len(id_backbones)):
         rows += out[f"identity.{i}"].to_rows()
+    if truth is not None:
+        rows += out["fidelity.pixels"].to_rows(case.id)
+        rows += _lmd_rows(tracks, truth, detector, case.id)
     adherence = []
     if settings.adherence and (case.instruction or storyline is not None):
         common = dict(judge_url=settings.judge_url, judge_model=settings.judge_model, llm_parse=False,
@@ -119,6 +133,24 @@ def evaluate_case(video: Path, case, sync_evals, id_backbones, detector, setting
     for result in adherence:
         rows += result.to_rows()
     return rows, adherence
+
+
+def _lmd_rows(tracks, truth: Path, detector, clip_id: str) -> list[dict]:
+    """LMD of the case: its video's face tracks against the ground truth's (cached per file). A ground truth
+    that cannot be read gives an `unavailable` row with the reason, not a failed case: the system's video
+    was fine and its other rows stand."""
+    from eval.fidelity.lmd import PROTOCOL_VERSION, backbone, lmd_rows_from_tracks
+    from eval.fidelity.truth_tracks import truth_tracks
+
+    try:
+        return lmd_rows_from_tracks(tracks, truth_tracks(truth, detector), clip_id, detector)
+    except (MediaError, OSError) as exc:
+        name, sha = backbone(detector)
+        why = f" ({exc.reason})" if isinstance(exc, MediaError) else ""
+        return [{"clip_id": clip_id, "window": "all", "metric": metric, "value": None, "stderr": None, "n": 0,
+                 "higher_is_better": hib, "backbone": name, "backbone_sha256": sha, "protocol_version": PROTOCOL_VERSION,
+                 "status": "unavailable", "reason": f"ground truth {Path(truth).name} unreadable{why}: {exc}"}
+                for metric, hib in (("lmd", False), ("lmd_face_rate", True))]
 
 
 @dataclasses.dataclass

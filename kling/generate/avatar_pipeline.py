@@ -58,11 +58,15 @@ class AvatarCheckpoint:
 
 
 def load_checkpoint(folder: str | Path, ema: bool = True) -> AvatarCheckpoint:
-    """A trained avatar checkpoint folder (step-XXXXXX with meta.json) or a run folder (its latest.json)."""
+    """A trained avatar checkpoint folder (step-XXXXXX with meta.json), a run folder or the model's root under
+    Layout.training("avatar") (each followed through its latest.json)."""
     folder = Path(folder)
-    if not (folder / "meta.json").is_file():
+    for _ in range(2):  # a model's root -> its latest run -> that run's latest step
+        if (folder / "meta.json").is_file():
+            break
         if (folder / "latest.json").is_file():
-            folder = folder / json.loads((folder / "latest.json").read_text())["dir"]
+            pointer = json.loads((folder / "latest.json").read_text())
+            folder = folder / (pointer.get("checkpoint") or pointer["dir"])
         elif steps := sorted(p.parent for p in folder.glob("step-*/meta.json")):
             folder = steps[-1]
     if not (folder / "meta.json").is_file():
@@ -178,15 +182,19 @@ class AvatarPipeline:
 
     # 6. denoise --------------------------------------------------------------------------------------------
     def _denoise(self, condition, text, text_null, image_tok, image_neg, audio, audio_null, scheduler, gen, config):
+        """The three guidance branches (full; without audio; without audio, text and with the negative
+        reference) go through the model as one batch of three."""
         f = self.size.latent_frames(audio.shape[1])
         hw = condition.shape[-1]
         latents = torch.randn((1, self.size.z_dim, f, hw, hw), generator=gen)
         scheduler.set_timesteps(config.steps)
+        cond3 = condition.expand(3, -1, -1, -1, -1)
+        text3 = torch.cat([text, text, text_null])
+        image3 = torch.cat([image_tok, image_tok, image_neg])
+        audio3 = torch.cat([audio, audio_null, audio_null])
         for t in scheduler.timesteps:
-            ts = t.expand(1).float()
-            full = self.model(latents, ts, condition, text, image_tok, audio)
-            no_audio = self.model(latents, ts, condition, text, image_tok, audio_null)
-            none = self.model(latents, ts, condition, text_null, image_neg, audio_null)
+            full, no_audio, none = self.model(latents.expand(3, -1, -1, -1, -1), t.expand(3).float(), cond3, text3,
+                                              image3, audio3).chunk(3)
             v = none + config.text_scale * (no_audio - none) + config.audio_scale * (full - no_audio)
             latents = scheduler.step(v, t, latents, return_dict=False)[0]
         return latents

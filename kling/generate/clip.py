@@ -32,9 +32,9 @@ def sidecar(out: str | Path) -> Path:
 
 def generate_clip(checkpoint: str | Path | AvatarPipeline, image: str | Path, audio: str | Path, out: str | Path,
                   prompt: str = "", first: str | Path | None = None, last: str | Path | None = None,
-                  config: GenerateConfig = GenerateConfig(), threads: int | None = None) -> dict:
+                  config: GenerateConfig = GenerateConfig(), threads: int | None = None, extra: dict | None = None) -> dict:
     """Generate `out` (mp4, 25 fps, 16 kHz audio) for a reference image and any audio file PyAV reads (any
-    rate and channel count: resampled to 16 kHz mono). Returns the metadata also written to OUT.json."""
+    rate and channel count: resampled to 16 kHz mono); `extra` joins the metadata. Returns the metadata also written to OUT.json."""
     if threads:
         torch.set_num_threads(threads)
     pipe = checkpoint if isinstance(checkpoint, AvatarPipeline) else AvatarPipeline(load_checkpoint(checkpoint))
@@ -56,6 +56,6 @@ def generate_clip(checkpoint: str | Path | AvatarPipeline, image: str | Path, au
         "model_config": pipe.ckpt.meta.get("config"), "seconds": round(seconds, 3),
         "frames_per_second": round(len(frames) / seconds, 3) if seconds else None,
         "torch_threads": torch.get_num_threads(), "torch_version": torch.__version__,
-    }
+    } | (extra or {})
     atomic_write_json(sidecar(path), meta)
     return meta

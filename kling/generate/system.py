@@ -5,31 +5,57 @@ eval.benchmarks.Case has them) so the library does not import eval/; the caller 
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
 from pathlib import Path
 from typing import Callable, Iterable
 
 from kling.generate.avatar_pipeline import AvatarPipeline, GenerateConfig, load_checkpoint
-from kling.generate.clip import generate_clip
+from kling.generate.clip import generate_clip, sidecar
+from kling.hashing import config_hash, file_sha256
 
 log = logging.getLogger(__name__)
 
 
+def case_fingerprint(sha256: str, case, prompt: str, config: GenerateConfig) -> str:
+    """What a generated clip depends on: the checkpoint, the case's inputs (by content), prompt and configuration."""
+    return config_hash({"checkpoint": sha256, "reference": file_sha256(case.reference[0]),
+                        "audio": file_sha256(case.audio), "prompt": prompt, "config": dataclasses.asdict(config)})
+
+
+def _reusable(out: Path, fingerprint: str) -> dict | None:
+    meta_path = sidecar(out)
+    if out.is_file() and meta_path.is_file():
+        meta = json.loads(meta_path.read_text())
+        if meta.get("fingerprint") == fingerprint:
+            return meta
+    return None
+
+
 def generate_cases(checkpoint: str | Path, cases: Iterable, out_dir: str | Path, config: GenerateConfig = GenerateConfig(),
                    use_instruction: bool = True, progress: Callable[[str, dict], None] | None = None) -> dict[str, dict]:
-    """Generate every case (short cases only make sense for the tiny model: it has no long-video cascade);
-    a case whose reference has no face is recorded with its reason and skipped."""
+    """Generate every case into `out_dir`; a clip whose checkpoint, inputs, prompt and configuration are
+    unchanged is kept (a re-run generates nothing). A case whose reference has no face, or whose audio
+    cannot be read, is recorded with its reason and skipped (the evaluation reports it missing)."""
     pipe = AvatarPipeline(load_checkpoint(checkpoint))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     results: dict[str, dict] = {}
     for case in cases:
-        try:
-            meta = generate_clip(pipe, case.reference[0], case.audio, out_dir / f"{case.id}.mp4",
-                                 prompt=(case.instruction or "") if use_instruction else "", config=config)
-        except ValueError as exc:
-            log.warning("%s: not generated (%s)", case.id, exc)
-            meta = {"skipped": str(exc)}
+        out = out_dir / f"{case.id}.mp4"
+        prompt = (case.instruction or "") if use_instruction else ""
+        fingerprint = case_fingerprint(pipe.ckpt.sha256, case, prompt, config)
+        meta = _reusable(out, fingerprint)
+        if meta is not None:
+            meta = meta | {"reused": True}
+        else:
+            try:
+                meta = generate_clip(pipe, case.reference[0], case.audio, out, prompt=prompt, config=config,
+                                     extra={"fingerprint": fingerprint, "case": case.id})
+            except ValueError as exc:
+                log.warning("%s: not generated (%s)", case.id, exc)
+                meta = {"skipped": str(exc)}
         results[case.id] = meta
         if progress:
             progress(case.id, meta)

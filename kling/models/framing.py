@@ -10,7 +10,10 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-SCALE = 1.8
+# 1.4: the face fills the tiny model's 64-px window. At 1.8 the mouth was ~8 px wide there, and the tiny model's
+# held-out faces lost their identity (bo_talk, cal_talk: no face found in the generated video); at 1.4 every one
+# of the three measured keeps its face (glasses, hair) with the same training budget.
+SCALE = 1.4
 DROP = 0.1  # centre shift down, in box sides
 
 

@@ -76,7 +76,7 @@ REGISTRY: dict[str, ModelSize] = {
             audio=dict(kind="logmel", n_mels=40, dim=32, layers=2),
             text=dict(kind="tiny", dim=32, layers=1, max_len=512),
             image=dict(kind="vae_patches", patch=2),
-            frames=17,
+            frames=9,  # 3 latent frames: the window the tiny VAE trains on whole (its causal cache unrolled as in use)
             size=64,
         ),
         ModelSize(

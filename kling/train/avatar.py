@@ -36,7 +36,8 @@ from kling.models.checkpoint import load_tensors, optimizer_state, save_checkpoi
 from kling.models.conditioning import known_frames, mask_channels, masked_video, random_mask_kind
 from kling.models.registry import get_size
 from kling.models.vae import encode, load_vae
-from kling.train.avatar_shards import read_shards
+from kling.train.avatar_shards import read_shards, split_hash
+from kling.train.runs import point_latest, recipe_dir, write_loss_curve
 from kling.train.vae import mouth_masks, to_video
 
 log = logging.getLogger(__name__)
@@ -159,8 +160,13 @@ def latest_step(out_dir: Path) -> Path | None:
 
 
 def build_model(cfg: AvatarTrainConfig) -> AvatarModel:
+    """`tiny` from scratch (seeded); a paper shape on its official Wan transformer (WeightsUnavailable with
+    the fetch command when it is missing: never a random backbone), its added audio layers seeded."""
+    from kling.models.checkpoint import avatar_from_official
+
     torch.manual_seed(cfg.seed)
-    return AvatarModel(get_size(cfg.size))
+    size = get_size(cfg.size)
+    return avatar_from_official(size) if size.weights else AvatarModel(size)
 
 
 def train_avatar(shard_dir: str | Path, vae_dir: str | Path, out_dir: str | Path,
@@ -215,11 +221,9 @@ def train_avatar(shard_dir: str | Path, vae_dir: str | Path, out_dir: str | Path
                                      {**recipe, "step": step, "history": history, "recipe_hash": config_hash(recipe),
                                       "vae_dir": "../vae"})
             atomic_write_json(out_dir / LATEST, {"dir": folder.name, "step": step})
-    from kling.train.vae import _write_curve
-
-    _write_curve(out_dir / "loss.parquet", history)
+    write_loss_curve(out_dir / "loss.parquet", history)
     final = latest_step(out_dir)
-    return {**recipe, "step": step, "dir": str(final), "final_loss": history[-1]["loss"] if history else None,
+    return {**recipe, "step": step, "dir": str(final), "history": history, "final_loss": history[-1]["loss"] if history else None,
             "mean_loss_last_50": float(sum(h["loss"] for h in history[-50:]) / max(1, len(history[-50:]))),
             "seconds": history[-1]["seconds"] if history else 0.0}
 
@@ -233,3 +237,29 @@ def initial_checkpoint(vae_dir: str | Path, out_dir: str | Path, cfg: AvatarTrai
     recipe = {"trainer": "avatar", "trainer_version": TRAINER_VERSION, "config": dataclasses.asdict(cfg), "size": cfg.size}
     return save_checkpoint(out_dir / "step-000000", model, None, None, {**recipe, "step": 0, "history": [],
                                                                           "vae_dir": "../vae"})
+
+
+def avatar_recipe(shards: str, vae_recipe: dict, cfg: AvatarTrainConfig) -> dict:
+    """What identifies a trained avatar model across machines: the shards, the VAE's recipe, the configuration
+    (not the thread count) and the trainer's version."""
+    config = dataclasses.asdict(cfg)
+    config.pop("threads")
+    return {"trainer": "avatar", "trainer_version": TRAINER_VERSION, "shards": shards,
+            "vae": config_hash(vae_recipe), "config": config}
+
+
+def train_avatar_run(shard_dir: str | Path, vae_run: dict, root: str | Path, cfg: AvatarTrainConfig = AvatarTrainConfig(),
+                     progress: Callable[[int, float], None] | None = None) -> dict:
+    """Train into `root/<recipe hash>/` on the VAE run `vae_run` (kling.train.vae.train_vae_run's result):
+    a finished run of the same recipe is reused, an interrupted one resumes; `root/latest.json` points at it."""
+    recipe = avatar_recipe(split_hash(shard_dir), vae_run["recipe"], cfg)
+    out = recipe_dir(root, recipe)
+    last = latest_step(out)
+    if last is not None and json.loads((last / "meta.json").read_text())["step"] >= cfg.steps:
+        meta = json.loads((last / "meta.json").read_text())
+        meta = {**meta, "dir": str(last), "reused": True}
+    else:
+        meta = train_avatar(shard_dir, Path(vae_run["dir"]) / "vae", out, cfg, progress)
+    meta |= {"recipe": recipe, "run_dir": str(out)}
+    point_latest(root, out, {"recipe": recipe, "checkpoint": meta["dir"]})
+    return meta

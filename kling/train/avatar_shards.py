@@ -29,7 +29,7 @@ import yaml
 
 from kling.atomic import atomic_path, atomic_write_json
 from kling.clock import FPS, SAMPLE_RATE, SAMPLES_PER_FRAME
-from kling.hashing import config_hash
+from kling.hashing import config_hash, file_sha256
 from kling.io.audio import fit_length, read_audio
 from kling.io.decode import iter_frames
 from kling.models.framing import crop, face_window, to_window
@@ -82,8 +82,8 @@ def clip_text(clip_id: str, video_id: str, captions: dict[str, str] | None = Non
 
 @dataclass(frozen=True)
 class ShardConfig:
-    frames: int = 17  # window length (4k + 1)
-    stride: int = 8  # frames between window starts
+    frames: int = 9  # window length (4k + 1): the model size's `frames`
+    stride: int = 2  # frames between window starts (overlapping windows: every audio phase against the latent grid)
     side: int = 64  # model input side
     samples_per_shard: int = 64
 
@@ -150,6 +150,7 @@ def write_shards(clips: Iterable[tuple[str, str, Path, pd.DataFrame]], out_dir: 
     (kling.train.sync_expert.kept_clips yields these); clips of `held_out` videos are skipped and recorded."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / SPLIT).unlink(missing_ok=True)  # split.json vouches for the shards: gone until they are all rewritten
     for old in out_dir.glob("shard-*.tar"):
         old.unlink()
     train, skipped, shards = [], [], []
@@ -195,6 +196,35 @@ def write_shards(clips: Iterable[tuple[str, str, Path, pd.DataFrame]], out_dir: 
     atomic_write_json(out_dir / SPLIT, split)
     log.info("avatar shards: %d samples from %d clips in %d shards (%d clips skipped)", n, len(train), len(shards), len(skipped))
     return split
+
+
+def shard_curated(curation_dir: str | Path, out_dir: str | Path, held_out: set[str], cfg: ShardConfig = ShardConfig(),
+                  progress: Callable[[str], None] | None = None) -> dict:
+    """The shards of a curation workspace's kept clips, each window's text its clip's caption. Idempotent:
+    when the manifest, the captions, the held-out set and the config are those of the shards already in
+    `out_dir`, nothing is written and their split is returned (with "reused": True)."""
+    from kling.curate.captions import read_captions
+    from kling.curate.runner import Workspace
+    from kling.curate.steps import MANIFEST_NAME
+
+    ws, out_dir = Workspace(curation_dir), Path(out_dir)
+    captions = read_captions(ws)
+    source = config_hash({"manifest": file_sha256(ws.root / MANIFEST_NAME), "captions": captions,
+                          "held_out": sorted(held_out), "config": cfg.__dict__, "version": SHARD_VERSION})
+    if (out_dir / SPLIT).is_file():
+        old = json.loads((out_dir / SPLIT).read_text())
+        if old.get("source") == source and all((out_dir / name).is_file() for name in old["shards"]):
+            return old | {"reused": True}
+    split = write_shards(curated_clips(ws.root), out_dir, held_out, cfg, captions, progress)
+    # `source` names this machine's inputs (for reuse); `hash`, the recipe's identity, stays free of it
+    split["source"] = source
+    atomic_write_json(out_dir / SPLIT, split)
+    return split
+
+
+def split_hash(out_dir: str | Path) -> str:
+    """The identity of the shards in `out_dir` (their clips, windows, held-out set and config)."""
+    return json.loads((Path(out_dir) / SPLIT).read_text())["hash"]
 
 
 def read_shards(out_dir: str | Path) -> list[dict]:

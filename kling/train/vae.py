@@ -24,7 +24,8 @@ from kling.atomic import atomic_write_json
 from kling.models.checkpoint import load_tensors, optimizer_state, save_checkpoint
 from kling.models.registry import get_size
 from kling.models.vae import build_vae, load_vae
-from kling.train.avatar_shards import read_shards
+from kling.train.avatar_shards import read_shards, split_hash
+from kling.train.runs import LATEST, point_latest, recipe_dir, write_loss_curve
 
 log = logging.getLogger(__name__)
 
@@ -129,20 +130,51 @@ def train_vae(shard_dir: str | Path, out_dir: str | Path, cfg: VaeTrainConfig = 
     mean, std = latent_stats(vae, samples)
     vae.register_to_config(latents_mean=mean, latents_std=std)
     vae.save_pretrained(str(out_dir / "vae"))
-    _write_curve(out_dir / "loss.parquet", history)
+    write_loss_curve(out_dir / "loss.parquet", history)
     meta = {"trainer": "vae", "steps": step, "final_loss": history[-1]["loss"] if history else None,
-            "seconds": time.perf_counter() - t0, "vae_dir": str(out_dir / "vae"), "config": dataclasses.asdict(cfg)}
-    atomic_write_json(out_dir / "latest.json", meta)
+            "seconds": time.perf_counter() - t0, "vae_dir": str(out_dir / "vae"), "config": dataclasses.asdict(cfg),
+            "history": history}
+    atomic_write_json(out_dir / LATEST, meta)
     return meta
 
 
-def _write_curve(path: Path, history: list[dict]) -> None:
-    import pandas as pd
+def vae_recipe(shards: str, cfg: VaeTrainConfig) -> dict:
+    """What identifies a trained VAE across machines: the shards' identity, the configuration (not the thread
+    count) and the trainer's version."""
+    config = dataclasses.asdict(cfg)
+    config.pop("threads")
+    return {"trainer": "vae", "trainer_version": TRAINER_VERSION, "shards": shards, "config": config}
 
-    from kling.atomic import write_parquet_atomic
-    import pyarrow as pa
 
-    write_parquet_atomic(pa.Table.from_pandas(pd.DataFrame(history), preserve_index=False), path)
+def train_vae_run(shard_dir: str | Path, root: str | Path, cfg: VaeTrainConfig = VaeTrainConfig(),
+                  progress: Callable[[int, float], None] | None = None) -> dict:
+    """Train into `root/<recipe hash>/` (a finished run of the same recipe is reused, an interrupted one
+    resumes) and point `root/latest.json` at it. Returns the run's metadata with its recipe and folder."""
+    if get_size(cfg.size).weights:
+        return official_vae_run(root)
+    recipe = vae_recipe(split_hash(shard_dir), cfg)
+    out = recipe_dir(root, recipe)
+    done = out / LATEST
+    if done.is_file() and (out / "vae" / "config.json").is_file() and json.loads(done.read_text())["steps"] == cfg.steps:
+        meta = json.loads(done.read_text()) | {"reused": True}
+    else:
+        meta = train_vae(shard_dir, out, cfg, progress)
+    meta |= {"recipe": recipe, "dir": str(out)}
+    point_latest(root, out, {"recipe": recipe})
+    return meta
+
+
+def official_vae_run(root: str | Path) -> dict:
+    """The paper shapes encode with the official Wan 2.1 VAE, never one trained here: its folder checked (every
+    file present, else WeightsUnavailable naming the fetch command) and recorded as this run."""
+    from kling.models.checkpoint import check_diffusers_folder
+    from kling.weights import resolve
+
+    folder = resolve("wan21_vae").parent  # .../<repo>/vae/diffusion_pytorch_model.safetensors -> .../<repo>/vae
+    check_diffusers_folder(folder, "wan21_vae")
+    recipe = {"trainer": "official", "weights": "wan21_vae"}
+    point_latest(root, folder.parent, {"recipe": recipe})
+    return {"recipe": recipe, "dir": str(folder.parent), "reused": True, "history": []}
 
 
 def trained_vae(out_dir: str | Path):

@@ -97,7 +97,7 @@ def test_cli_and_suite_share_tracks_and_sync_c(cut_video, received, tmp_path):
     _cli("adherence", video, "--instruction", "A man talks to the camera.", "--json")
     cli_tables = {k: v[-1] for k, v in received.items()}
 
-    case = SimpleNamespace(id="cut", reference=[ref], instruction="A man talks to the camera.")
+    case = SimpleNamespace(id="cut", reference=[ref], instruction="A man talks to the camera.", ground_truth=None)
     rows, _ = evaluate_case(video, case, [("syncnet_v2", SyncEvaluator.official(weights))],
                             [load_backbone("dlib")], load_detector("auto"),
                             EvalSettings(adherence=True, distribution=False))

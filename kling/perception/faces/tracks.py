@@ -104,6 +104,13 @@ def detector_for(config: FaceTrackConfig, weights_dir: str | Path | None = None)
     return load_detector(config.detector, weights_dir, **detector_params(config))
 
 
+def tracks_config_hash(config: FaceTrackConfig, detector: FaceDetector) -> str:
+    """The summary's config_hash: the config and the detector's identity (name, parameters, weights). Known
+    before any frame is decoded, so a cache of tables can be keyed by it."""
+    info = detector.info() if hasattr(detector, "info") else {"name": getattr(detector, "name", "?")}
+    return config_hash({"config": dataclasses.asdict(config), "detector": info})
+
+
 def detector_params(config: FaceTrackConfig) -> dict:
     """load_detector's parameters from a config (each detector takes its own)."""
     return {"detect_side": config.detect_side, "upsample": config.upsample, "min_score": config.dlib_min_score,
@@ -260,7 +267,7 @@ class FaceTrackStream:
             "detector": info.get("name", getattr(detector, "name", "?")),
             "detector_info": info,
             "config": dataclasses.asdict(config),
-            "config_hash": config_hash({"config": dataclasses.asdict(config), "detector": info}),
+            "config_hash": tracks_config_hash(config, detector),
             "elapsed_s": round(elapsed, 4),
             "frames_per_s": round(n_frames / elapsed, 2) if elapsed > 0 else None,
         }

@@ -14,6 +14,7 @@ from kling.paths import Layout
 from pipelines.defs.curation.resources import CurationSettings
 from pipelines.defs.director.assets import STORYLINES_KEY
 from pipelines.defs.eval.partitions import eval_partitions, register_systems, split_eval_key
+from pipelines.defs.generation.assets import AVATAR_SYSTEM_KEY
 from pipelines.defs.training.assets import SYNC_EXPERT_KEY
 
 BENCHMARKS_KEY = dg.AssetKey(["eval", "benchmarks"])
@@ -56,7 +57,8 @@ def controls(context: dg.AssetExecutionContext, curation: CurationSettings) -> d
 
 @dg.asset(
     key=RUNS_KEY,
-    deps=[CONTROLS_KEY, SYNC_EXPERT_KEY, STORYLINES_KEY],  # storylines: each case's storyline adherence
+    # storylines: each case's storyline adherence; the avatar system: the model's videos are one of the systems
+    deps=[CONTROLS_KEY, SYNC_EXPERT_KEY, STORYLINES_KEY, AVATAR_SYSTEM_KEY],
     partitions_def=eval_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     group_name="eval_runs",

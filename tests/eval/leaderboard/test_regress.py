@@ -154,3 +154,23 @@ def test_an_offset_is_compared_only_where_the_baseline_is_confident(tmp_path):
     f.write_text("metrics:\n  sync_av_offset: {defined_when: {sync_c: high}}\n")
     with pytest.raises(ValueError, match="defined_when"):
         load_tolerances(f)
+
+
+def test_a_system_can_have_its_own_tolerance(tmp_path):
+    """A model trained on the machine that runs the demo generates other videos on another CPU: every metric of
+    that system gets its measured spread ("*"), one metric may be set apart, other systems stay tight."""
+    f = tmp_path / "tol.yaml"
+    f.write_text("default: {abs: 1.0e-6}\nmetrics:\n  sync_c: {abs: 0.1}\n"
+                 "systems:\n  gen:\n    '*': {rel: 0.2}\n    csim: {abs: 0.5}\n")
+    tol = load_tolerances(f)
+    assert tol.for_metric("sync_c", None, "gen").allowed(1.0) == pytest.approx(0.2)
+    assert tol.for_metric("csim", None, "gen").allowed(0.8) == pytest.approx(0.5)
+    assert tol.for_metric("sync_c", None, "ours").allowed(1.0) == pytest.approx(0.1)
+    base = system_rows("gen", {"sync_c": 1.0, "csim": 0.8}, CASES, noise=0)
+    moved = system_rows("gen", {"sync_c": 0.85, "csim": 0.4}, CASES, noise=0)
+    assert compare_to_baseline(moved, base, tol).ok
+    far = system_rows("gen", {"sync_c": 0.7, "csim": 0.8}, CASES, noise=0)
+    assert not compare_to_baseline(far, base, tol).ok
+    f.write_text("systems:\n  gen:\n    '*': {rel: -1}\n")
+    with pytest.raises(ValueError, match="systems.gen"):
+        load_tolerances(f)

@@ -88,3 +88,24 @@ def test_cli(inputs):
     res = CliRunner().invoke(app, ["generate", "--image", str(blank), "--audio", str(wav), "--out", str(root / "x.mp4"),
                                    "--checkpoint", str(root / "run")])
     assert res.exit_code == 1 and "no face" in res.output
+
+
+def test_benchmark_cases_become_a_system_folder_and_unchanged_clips_are_kept(inputs):
+    from types import SimpleNamespace
+
+    from kling.generate.system import generate_cases
+
+    root, ckpt, image, wav = inputs
+    blank = root / "blank_case.png"
+    cv2.imwrite(str(blank), np.full((64, 64, 3), 127, np.uint8))
+    cases = [SimpleNamespace(id="talk", reference=[image], audio=wav, instruction="a woman talks"),
+             SimpleNamespace(id="noface", reference=[blank], audio=wav, instruction=None)]
+    out = root / "system"
+    first = generate_cases(root / "run", cases, out, GenerateConfig(steps=1))
+    assert "no face" in first["noface"]["skipped"] and not (out / "noface.mp4").exists()
+    assert first["talk"]["prompt"] == "a woman talks" and first["talk"]["case"] == "talk"
+    made = (out / "talk.mp4").stat().st_mtime_ns
+    again = generate_cases(root / "run", cases, out, GenerateConfig(steps=1))
+    assert again["talk"]["reused"] and (out / "talk.mp4").stat().st_mtime_ns == made
+    other = generate_cases(root / "run", cases[:1], out, GenerateConfig(steps=1, seed=5))
+    assert not other["talk"].get("reused") and other["talk"]["seed"] == 5  # another config: generated again

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -83,3 +84,61 @@ def test_vae_and_avatar_train_and_resume_exactly(shards, tmp_path):
     assert curve["step"].tolist() == [1, 2, 3, 4] and curve["loss"].notna().all()
     init = initial_checkpoint(vae_meta["vae_dir"], tmp_path / "init", cfg)
     assert json.loads((init / "meta.json").read_text())["step"] == 0
+
+
+def test_runs_are_one_folder_per_recipe_and_reused(shards, tmp_path):
+    from kling.train.avatar import train_avatar_run
+    from kling.train.runs import LATEST, latest_run
+    from kling.train.vae import train_vae_run
+
+    out, _ = shards
+    vcfg = VaeTrainConfig(steps=1, clip_frames=5, threads=1)
+    vae = train_vae_run(out, tmp_path / "vae", vcfg)
+    assert not vae.get("reused") and latest_run(tmp_path / "vae") == tmp_path / "vae" / vae["dir"].split("/")[-1]
+    again = train_vae_run(out, tmp_path / "vae", VaeTrainConfig(steps=1, clip_frames=5, threads=2))
+    assert again["reused"] and again["dir"] == vae["dir"]  # the thread count is the machine's, not the recipe's
+    acfg = AvatarTrainConfig(steps=2, batch=1, threads=1)
+    first = train_avatar_run(out, vae, tmp_path / "avatar", acfg)
+    assert first["step"] == 2 and not first.get("reused")
+    second = train_avatar_run(out, vae, tmp_path / "avatar", acfg)
+    assert second["reused"] and second["dir"] == first["dir"]
+    pointer = json.loads((tmp_path / "avatar" / LATEST).read_text())
+    assert pointer["checkpoint"] == first["dir"] and pointer["recipe"]["vae"]
+    from kling.generate.avatar_pipeline import load_checkpoint
+
+    assert load_checkpoint(tmp_path / "avatar").folder == Path(first["dir"])  # `kling generate`'s default
+    other = train_avatar_run(out, vae, tmp_path / "avatar", AvatarTrainConfig(steps=2, batch=1, threads=1, seed=1))
+    assert other["run_dir"] != first["run_dir"]  # another recipe, another folder
+    assert load_checkpoint(tmp_path / "avatar").folder == Path(other["dir"])
+
+
+def test_shards_of_a_workspace_are_rewritten_only_when_inputs_change(clips, tmp_path, monkeypatch):
+    import kling.train.avatar_shards as shards_mod
+    from kling.curate.steps import MANIFEST_NAME
+
+    monkeypatch.setattr(shards_mod, "curated_clips", lambda root: iter(clips))
+    ws = tmp_path / "ws"
+    (ws / "captions").mkdir(parents=True)
+    pd.DataFrame({"clip_id": ["bo_talk-s0-t0"], "caption": ["A bearded man talks."]}).to_parquet(ws / "captions" / "bo_talk.parquet")
+    pd.DataFrame({"clip_id": ["bo_talk-s0-t0"], "kept": [True]}).to_parquet(ws / MANIFEST_NAME)
+    first = shards_mod.shard_curated(ws, tmp_path / "out", {"cal_talk"}, CFG)
+    assert not first.get("reused") and first["samples"] == 3
+    assert {s["meta"]["text"] for s in read_shards(tmp_path / "out")} == {"A bearded man talks."}
+    assert shards_mod.shard_curated(ws, tmp_path / "out", {"cal_talk"}, CFG)["reused"]
+    changed = shards_mod.shard_curated(ws, tmp_path / "out", {"cal_talk", "bo_talk"}, CFG)
+    assert not changed.get("reused") and changed["samples"] == 0
+
+
+def test_paper_shapes_never_train_from_random_weights(shards, tmp_path, monkeypatch):
+    from kling.train.avatar import build_model
+    from kling.train.vae import train_vae_run
+    from kling.weights import WeightsUnavailable
+
+    monkeypatch.setenv("KLING_WEIGHTS", str(tmp_path / "no_weights"))
+    out, _ = shards
+    with pytest.raises(WeightsUnavailable) as vae_err:
+        train_vae_run(out, tmp_path / "vae", VaeTrainConfig(size="wan2.1-t2v-1.3b"))
+    with pytest.raises(WeightsUnavailable) as model_err:
+        build_model(AvatarTrainConfig(size="wan2.1-t2v-1.3b"))
+    assert "wan21_vae" in vae_err.value.fetch_command and "fetch it with" in str(vae_err.value)
+    assert "wan21_t2v_1_3b" in model_err.value.fetch_command

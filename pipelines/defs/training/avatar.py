@@ -1,0 +1,104 @@
+"""Avatar training assets: the shards written once from the kept curated clips, the video VAE, the avatar
+model. Each trains into one folder per recipe under Layout.training(<model>) and is reused when nothing
+changed (a re-materialization does no work)."""
+
+import json
+import time
+from pathlib import Path
+
+import dagster as dg
+
+from kling.paths import Layout
+from kling.train.runs import loss_plot_markdown, sparkline
+from pipelines.defs.curation.assets import MANIFEST_KEY
+from pipelines.defs.curation.captions import CAPTIONS_KEY
+from pipelines.defs.curation.resources import CurationSettings
+
+SHARDS_KEY = dg.AssetKey(["training", "avatar_shards"])
+VAE_KEY = dg.AssetKey(["training", "avatar_vae"])
+AVATAR_KEY = dg.AssetKey(["training", "avatar"])
+GROUP = "training_avatar"  # not "training": the sync expert there feeds curation, which feeds these
+
+
+def held_out_videos(profile, layout: Layout) -> set[str]:
+    """Every source video a benchmark case of the profile draws on (ground truth, audio, reference), by file
+    stem (the curation's video id); the demo benchmark's from its recipe. None of them enters the shards."""
+    from eval.runs import benchmark_names, load_prepared
+    from kling.train.avatar_shards import demo_held_out
+
+    held = demo_held_out() if profile.uses_demo_corpus else set()
+    for name in benchmark_names(profile):
+        for case in load_prepared(profile, name, layout).cases:
+            held |= {Path(p).stem for p in [case.ground_truth, case.audio, *case.reference] if p}
+    return held
+
+
+def _progress(context: dg.AssetExecutionContext, what: str, every: int):
+    def report(step: int, loss: float) -> None:
+        if step % every == 0:
+            context.log.info(f"{what}: step {step}, loss {loss:.4f}")
+    return report
+
+
+def _section(curation: CurationSettings, key: str) -> dict:
+    return dict(curation.load().section("training").get(key) or {})
+
+
+@dg.asset(key=SHARDS_KEY, deps=[MANIFEST_KEY, CAPTIONS_KEY, dg.AssetKey(["eval", "benchmarks"])], group_name=GROUP,
+          kinds={"webdataset"})
+def avatar_shards(context: dg.AssetExecutionContext, curation: CurationSettings) -> dg.MaterializeResult:
+    """Fixed-length windows of the kept clips (frames framed as the model sees them, aligned audio, caption,
+    face box, mouth landmarks) as WebDataset tars; the benchmark cases' videos are held out (split.json)."""
+    from kling.models.registry import get_size
+    from kling.train.avatar_shards import ShardConfig, shard_curated
+
+    profile, layout = curation.load(), Layout.default()
+    size = get_size(_section(curation, "avatar").get("size", "tiny"))  # windows as the model sees them
+    cfg = ShardConfig(**{"frames": size.frames, "side": size.size, **_section(curation, "avatar_shards")})
+    split = shard_curated(curation.workspace().root, layout.training("avatar_shards"), held_out_videos(profile, layout), cfg)
+    context.log.info(f"avatar shards: {split['samples']} windows from {len(split['train'])} clips"
+                     f"{' (reused)' if split.get('reused') else ''}")
+    return dg.MaterializeResult(metadata={
+        "samples": split["samples"], "clips": len(split["train"]), "held_out": dg.MetadataValue.json(split["held_out"]),
+        "skipped": dg.MetadataValue.json(split["skipped"]), "hash": split["hash"], "reused": bool(split.get("reused")),
+        "path": dg.MetadataValue.path(str(layout.training("avatar_shards")))})
+
+
+def _run_metadata(meta: dict, seconds: float) -> dict:
+    history = meta.get("history") or []
+    return {"run_dir": dg.MetadataValue.path(str(meta.get("run_dir", meta["dir"]))), "steps": len(history),
+            "final_loss": history[-1]["loss"] if history else None,
+            "loss_curve": dg.MetadataValue.md(loss_plot_markdown(history)) if history else "",
+            "recipe": dg.MetadataValue.json(meta["recipe"]), "reused": bool(meta.get("reused")),
+            "seconds": round(seconds, 2)}
+
+
+@dg.asset(key=VAE_KEY, deps=[SHARDS_KEY], group_name=GROUP, kinds={"pytorch", "safetensors"})
+def avatar_vae(context: dg.AssetExecutionContext, curation: CurationSettings) -> dg.MaterializeResult:
+    """The video VAE (diffusers' AutoencoderKLWan at the profile's size) trained on the shards; resumable,
+    seeded, loss curve in Parquet beside it."""
+    from kling.train.vae import VaeTrainConfig, train_vae_run
+
+    layout, start = Layout.default(), time.perf_counter()
+    cfg = VaeTrainConfig(**_section(curation, "avatar_vae"))
+    meta = train_vae_run(layout.training("avatar_shards"), layout.training("avatar_vae"), cfg,
+                         progress=_progress(context, "vae", max(1, cfg.steps // 10)))
+    context.log.info(f"vae: {sparkline(meta.get('history') or [])}")
+    return dg.MaterializeResult(metadata=_run_metadata(meta, time.perf_counter() - start))
+
+
+@dg.asset(key=AVATAR_KEY, deps=[VAE_KEY], group_name=GROUP, kinds={"pytorch", "safetensors"})
+def avatar(context: dg.AssetExecutionContext, curation: CurationSettings) -> dg.MaterializeResult:
+    """The avatar model (diffusers' WanTransformer3DModel with audio cross-attention) trained by flow matching
+    on the shards over the frozen VAE; checkpoints with EMA and optimiser state, resumable."""
+    from kling.train.avatar import AvatarTrainConfig, train_avatar_run
+    from kling.train.runs import LATEST
+
+    layout, start = Layout.default(), time.perf_counter()
+    cfg = AvatarTrainConfig(**_section(curation, "avatar"))
+    vae_run = json.loads((layout.training("avatar_vae") / LATEST).read_text())  # its folder and recipe
+    meta = train_avatar_run(layout.training("avatar_shards"), vae_run, layout.training("avatar"), cfg,
+                            progress=_progress(context, "avatar", max(1, cfg.steps // 10)))
+    context.log.info(f"avatar: {sparkline(meta.get('history') or [])}")
+    return dg.MaterializeResult(metadata=_run_metadata(meta, time.perf_counter() - start)
+                                | {"checkpoint": dg.MetadataValue.path(meta["dir"])})
