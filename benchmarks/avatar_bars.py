@@ -28,8 +28,17 @@ def _agg(board: pd.DataFrame, system: str, metric: str, backbone: str | None = N
     rows = board[(board["system"] == system) & (board["metric"] == metric) & (board["window"] == "all")]
     if backbone:
         rows = rows[rows["backbone"].str.startswith(backbone)]
-    rows = rows[rows["status"] == "ok"] if "status" in rows else rows
+    # "incomplete": the value over the cases that have one (a generated face not found in some cases)
+    rows = rows[rows["status"].isin(["ok", "incomplete"])]
     return None if rows.empty else float(rows["value"].iloc[0])
+
+
+def _coverage(board: pd.DataFrame, system: str, metric: str) -> str:
+    rows = board[(board["system"] == system) & (board["metric"] == metric) & board["status"].isin(["ok", "incomplete"])]
+    if rows.empty:
+        return "no value"
+    r = rows.iloc[0]
+    return f"{int(r['n_cases'])} cases" + (f", missing {r['missing_cases']}" if r["status"] == "incomplete" else "")
 
 
 def _case_values(store: Path, system: str, metric: str, backbone: str) -> list[float]:
@@ -101,6 +110,8 @@ def main() -> None:
     figures["fvd"] = {"holds": None, "note": "I3D weights absent offline: FVD unavailable"} \
         if _agg(board, gen, "fvd") is None else {"ours": _agg(board, gen, "fvd")}
 
+    for metric in ("sync_c", "lmd", "csim"):
+        figures[f"coverage of {metric}"] = {"ours": _coverage(board, gen, metric), "holds": None}
     for name, f in figures.items():
         state = {True: "holds", False: "MISSED", None: "n/a"}[f.get("holds")]
         vals = ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in f.items() if k != "holds")
