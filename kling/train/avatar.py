@@ -36,7 +36,7 @@ from kling.models.checkpoint import load_tensors, optimizer_state, save_checkpoi
 from kling.models.conditioning import known_frames, mask_channels, masked_video, random_mask_kind
 from kling.models.registry import get_size
 from kling.models.vae import encode, load_vae
-from kling.train.avatar_shards import read_shards, split_hash
+from kling.train.avatar_shards import read_shards, require_samples, split_hash
 from kling.train.runs import point_latest, recipe_dir, write_loss_curve
 from kling.train.vae import mouth_masks, to_video
 
@@ -252,6 +252,7 @@ def train_avatar_run(shard_dir: str | Path, vae_run: dict, root: str | Path, cfg
                      progress: Callable[[int, float], None] | None = None) -> dict:
     """Train into `root/<recipe hash>/` on the VAE run `vae_run` (kling.train.vae.train_vae_run's result):
     a finished run of the same recipe is reused, an interrupted one resumes; `root/latest.json` points at it."""
+    require_samples(shard_dir)
     recipe = avatar_recipe(split_hash(shard_dir), vae_run["recipe"], cfg)
     out = recipe_dir(root, recipe)
     last = latest_step(out)

@@ -42,6 +42,18 @@ SPLIT = "split.json"
 MOUTH = slice(48, 68)
 
 
+class NoTrainingSamples(ValueError):
+    """The shards hold no window to train on (every kept clip held out, or none kept): nothing is trained."""
+
+
+def require_samples(shard_dir: str | Path) -> None:
+    """Raise NoTrainingSamples, naming the split's skip reasons, unless the shards hold a window."""
+    split = json.loads((Path(shard_dir) / SPLIT).read_text()) if (Path(shard_dir) / SPLIT).is_file() else {}
+    if not split.get("samples"):
+        reasons = sorted({s["reason"] for s in split.get("skipped", [])}) or ["no shards written"]
+        raise NoTrainingSamples(f"{shard_dir}: no training windows ({'; '.join(reasons)})")
+
+
 class HeldOutLeak(ValueError):
     """A sample from a video a benchmark case uses was about to enter the training shards."""
 

@@ -27,6 +27,18 @@ def point_latest(root: str | Path, run_dir: Path, meta: dict) -> None:
     atomic_write_json(Path(root) / LATEST, {"dir": str(run_dir), **meta})
 
 
+def point_skipped(root: str | Path, reason: str) -> None:
+    """Record at the root that this model was not trained, and why: what reads `latest.json` skips too, and never
+    takes an earlier run for this one."""
+    atomic_write_json(Path(root) / LATEST, {"skipped": reason})
+
+
+def skipped(root: str | Path) -> str | None:
+    """Why the model under `root` was not trained (None: it was, or has no pointer yet)."""
+    pointer = Path(root) / LATEST
+    return json.loads(pointer.read_text()).get("skipped") if pointer.is_file() else None
+
+
 def latest_run(root: str | Path) -> Path | None:
     pointer = Path(root) / LATEST
     return Path(json.loads(pointer.read_text())["dir"]) if pointer.is_file() else None

@@ -24,7 +24,7 @@ from kling.atomic import atomic_write_json
 from kling.models.checkpoint import load_tensors, optimizer_state, save_checkpoint
 from kling.models.registry import get_size
 from kling.models.vae import build_vae, load_vae
-from kling.train.avatar_shards import read_shards, split_hash
+from kling.train.avatar_shards import read_shards, require_samples, split_hash
 from kling.train.runs import LATEST, point_latest, recipe_dir, write_loss_curve
 
 log = logging.getLogger(__name__)
@@ -152,6 +152,7 @@ def train_vae_run(shard_dir: str | Path, root: str | Path, cfg: VaeTrainConfig =
     resumes) and point `root/latest.json` at it. Returns the run's metadata with its recipe and folder."""
     if get_size(cfg.size).weights:
         return official_vae_run(root)
+    require_samples(shard_dir)
     recipe = vae_recipe(split_hash(shard_dir), cfg)
     out = recipe_dir(root, recipe)
     done = out / LATEST

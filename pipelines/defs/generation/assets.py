@@ -23,7 +23,7 @@ def avatar_system(context: dg.AssetExecutionContext, curation: CurationSettings)
     from eval.systems import SystemDescriptor, write_descriptor
     from kling.generate.avatar_pipeline import GenerateConfig
     from kling.generate.system import generate_cases
-    from kling.train.runs import LATEST
+    from kling.train.runs import LATEST, skipped
     from pipelines.defs.eval.partitions import register_systems
     import json
 
@@ -31,7 +31,12 @@ def avatar_system(context: dg.AssetExecutionContext, curation: CurationSettings)
     section = dict(profile.section("generation").get("avatar") or {})
     name = section.pop("system", DEFAULT_SYSTEM)
     config = GenerateConfig(**section)
-    checkpoint = json.loads((layout.training("avatar") / LATEST).read_text())["checkpoint"]
+    pointer = layout.training("avatar") / LATEST
+    why = skipped(layout.training("avatar")) or (None if pointer.is_file() else "no trained avatar model")
+    if why:
+        context.log.warning(f"no avatar system generated: {why}")
+        return dg.MaterializeResult(metadata={"status": "skipped", "reason": why})
+    checkpoint = json.loads(pointer.read_text())["checkpoint"]
     start, summary = time.perf_counter(), {}
     for bench in benchmark_names(profile):
         folder = layout.systems_dir(bench) / name

@@ -9,6 +9,7 @@ from pathlib import Path
 import dagster as dg
 
 from kling.paths import Layout
+from kling.train.avatar_shards import NoTrainingSamples
 from kling.train.runs import loss_plot_markdown, sparkline
 from pipelines.defs.curation.assets import MANIFEST_KEY
 from pipelines.defs.curation.captions import CAPTIONS_KEY
@@ -64,6 +65,16 @@ def avatar_shards(context: dg.AssetExecutionContext, curation: CurationSettings)
         "path": dg.MetadataValue.path(str(layout.training("avatar_shards")))})
 
 
+def _skipped(context: dg.AssetExecutionContext, root: Path, reason: str) -> dg.MaterializeResult:
+    """Recorded, not raised (a folder of clips all held out, or none kept, trains nothing): the pointer at
+    `root` says why, so the assets downstream skip too instead of using an earlier run."""
+    from kling.train.runs import point_skipped
+
+    point_skipped(root, reason)
+    context.log.warning(f"not trained: {reason}")
+    return dg.MaterializeResult(metadata={"status": "skipped", "reason": reason})
+
+
 def _run_metadata(meta: dict, seconds: float) -> dict:
     history = meta.get("history") or []
     return {"run_dir": dg.MetadataValue.path(str(meta.get("run_dir", meta["dir"]))), "steps": len(history),
@@ -81,8 +92,11 @@ def avatar_vae(context: dg.AssetExecutionContext, curation: CurationSettings) ->
 
     layout, start = Layout.default(), time.perf_counter()
     cfg = VaeTrainConfig(**_section(curation, "avatar_vae"))
-    meta = train_vae_run(layout.training("avatar_shards"), layout.training("avatar_vae"), cfg,
-                         progress=_progress(context, "vae", max(1, cfg.steps // 10)))
+    try:
+        meta = train_vae_run(layout.training("avatar_shards"), layout.training("avatar_vae"), cfg,
+                             progress=_progress(context, "vae", max(1, cfg.steps // 10)))
+    except NoTrainingSamples as exc:
+        return _skipped(context, layout.training("avatar_vae"), str(exc))
     context.log.info(f"vae: {sparkline(meta.get('history') or [])}")
     return dg.MaterializeResult(metadata=_run_metadata(meta, time.perf_counter() - start))
 
@@ -92,13 +106,18 @@ def avatar(context: dg.AssetExecutionContext, curation: CurationSettings) -> dg.
     """The avatar model (diffusers' WanTransformer3DModel with audio cross-attention) trained by flow matching
     on the shards over the frozen VAE; checkpoints with EMA and optimiser state, resumable."""
     from kling.train.avatar import AvatarTrainConfig, train_avatar_run
-    from kling.train.runs import LATEST
+    from kling.train.runs import LATEST, skipped
 
     layout, start = Layout.default(), time.perf_counter()
     cfg = AvatarTrainConfig(**_section(curation, "avatar"))
+    if why := skipped(layout.training("avatar_vae")):
+        return _skipped(context, layout.training("avatar"), f"no VAE: {why}")
     vae_run = json.loads((layout.training("avatar_vae") / LATEST).read_text())  # its folder and recipe
-    meta = train_avatar_run(layout.training("avatar_shards"), vae_run, layout.training("avatar"), cfg,
-                            progress=_progress(context, "avatar", max(1, cfg.steps // 10)))
+    try:
+        meta = train_avatar_run(layout.training("avatar_shards"), vae_run, layout.training("avatar"), cfg,
+                                progress=_progress(context, "avatar", max(1, cfg.steps // 10)))
+    except NoTrainingSamples as exc:
+        return _skipped(context, layout.training("avatar"), str(exc))
     context.log.info(f"avatar: {sparkline(meta.get('history') or [])}")
     return dg.MaterializeResult(metadata=_run_metadata(meta, time.perf_counter() - start)
                                 | {"checkpoint": dg.MetadataValue.path(meta["dir"])})

@@ -34,7 +34,7 @@ def _inputs(model, b=1, frames=9, size=32):
 
 def test_registry_shapes():
     tiny = get_size("tiny")
-    assert tiny.temporal_stride == 4 and tiny.spatial_stride == 4 and tiny.latent_frames() == 5
+    assert tiny.temporal_stride == 4 and tiny.spatial_stride == 4 and tiny.latent_frames() == 3  # 9 frames
     assert tiny.transformer["in_channels"] == 2 * tiny.z_dim + tiny.temporal_stride
     flf = get_size("wan2.1-flf2v-14b")
     assert flf.transformer["in_channels"] == 36 and flf.transformer["pos_embed_seq_len"] == 514

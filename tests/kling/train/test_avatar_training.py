@@ -127,6 +127,11 @@ def test_shards_of_a_workspace_are_rewritten_only_when_inputs_change(clips, tmp_
     assert shards_mod.shard_curated(ws, tmp_path / "out", {"cal_talk"}, CFG)["reused"]
     changed = shards_mod.shard_curated(ws, tmp_path / "out", {"cal_talk", "bo_talk"}, CFG)
     assert not changed.get("reused") and changed["samples"] == 0
+    from kling.train.avatar_shards import NoTrainingSamples
+    from kling.train.vae import train_vae_run
+
+    with pytest.raises(NoTrainingSamples, match="held out"):  # before any work; the assets record it as a skip
+        train_vae_run(tmp_path / "out", tmp_path / "vae", VaeTrainConfig(steps=1, clip_frames=5, threads=1))
 
 
 def test_paper_shapes_never_train_from_random_weights(shards, tmp_path, monkeypatch):
