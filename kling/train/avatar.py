@@ -37,7 +37,7 @@ from kling.models.conditioning import known_frames, mask_channels, masked_video,
 from kling.models.registry import get_size
 from kling.models.vae import encode, load_vae
 from kling.train.avatar_shards import read_shards, require_samples, split_hash
-from kling.train.runs import point_latest, recipe_dir, write_loss_curve
+from kling.train.runs import point_latest, recipe_config, recipe_dir, write_loss_curve
 from kling.train.vae import mouth_masks, to_video
 
 log = logging.getLogger(__name__)
@@ -242,8 +242,7 @@ def initial_checkpoint(vae_dir: str | Path, out_dir: str | Path, cfg: AvatarTrai
 def avatar_recipe(shards: str, vae_recipe: dict, cfg: AvatarTrainConfig) -> dict:
     """What identifies a trained avatar model across machines: the shards, the VAE's recipe, the configuration
     (not the thread count) and the trainer's version."""
-    config = dataclasses.asdict(cfg)
-    config.pop("threads")
+    config = recipe_config(cfg)
     return {"trainer": "avatar", "trainer_version": TRAINER_VERSION, "shards": shards,
             "vae": config_hash(vae_recipe), "config": config}
 
@@ -256,9 +255,9 @@ def train_avatar_run(shard_dir: str | Path, vae_run: dict, root: str | Path, cfg
     recipe = avatar_recipe(split_hash(shard_dir), vae_run["recipe"], cfg)
     out = recipe_dir(root, recipe)
     last = latest_step(out)
-    if last is not None and json.loads((last / "meta.json").read_text())["step"] >= cfg.steps:
-        meta = json.loads((last / "meta.json").read_text())
-        meta = {**meta, "dir": str(last), "reused": True}
+    done = json.loads((last / "meta.json").read_text()) if last is not None else {}
+    if last is not None and done["step"] >= cfg.steps:
+        meta = {**done, "dir": str(last), "reused": True}
     else:
         meta = train_avatar(shard_dir, Path(vae_run["dir"]) / "vae", out, cfg, progress)
     meta |= {"recipe": recipe, "run_dir": str(out)}

@@ -5,6 +5,7 @@ curve as Parquet and as a small plot."""
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 from pathlib import Path
 
@@ -21,6 +22,13 @@ def recipe_dir(root: str | Path, recipe: dict) -> Path:
     """`root/<hash of the recipe>`: what identifies a run across machines (data identity, configuration,
     trainer version), never the thread count or the weights' bytes."""
     return Path(root) / config_hash(recipe)
+
+
+def recipe_config(cfg) -> dict:
+    """A trainer's config as its recipe records it: without the thread count, which is the machine's choice."""
+    config = dataclasses.asdict(cfg)
+    config.pop("threads", None)
+    return config
 
 
 def point_latest(root: str | Path, run_dir: Path, meta: dict) -> None:

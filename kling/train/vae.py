@@ -25,7 +25,7 @@ from kling.models.checkpoint import load_tensors, optimizer_state, save_checkpoi
 from kling.models.registry import get_size
 from kling.models.vae import build_vae, load_vae
 from kling.train.avatar_shards import read_shards, require_samples, split_hash
-from kling.train.runs import LATEST, point_latest, recipe_dir, write_loss_curve
+from kling.train.runs import LATEST, point_latest, recipe_config, recipe_dir, write_loss_curve
 
 log = logging.getLogger(__name__)
 
@@ -141,8 +141,7 @@ def train_vae(shard_dir: str | Path, out_dir: str | Path, cfg: VaeTrainConfig = 
 def vae_recipe(shards: str, cfg: VaeTrainConfig) -> dict:
     """What identifies a trained VAE across machines: the shards' identity, the configuration (not the thread
     count) and the trainer's version."""
-    config = dataclasses.asdict(cfg)
-    config.pop("threads")
+    config = recipe_config(cfg)
     return {"trainer": "vae", "trainer_version": TRAINER_VERSION, "shards": shards, "config": config}
 
 
