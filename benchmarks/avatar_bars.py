@@ -60,17 +60,16 @@ def main() -> None:
     from eval.fidelity.evaluate import fidelity_rows
     from eval.runs import load_prepared
     from kling.config import load_profile
-    from kling.generate.avatar_pipeline import GenerateConfig, load_checkpoint
-    from kling.generate.system import generate_cases
+    from kling.director.batch import read_storylines
+    from kling.generate.avatar_pipeline import load_checkpoint
+    from kling.generate.system import SystemConfig, generate_cases
     from kling.paths import Layout
     from kling.train.avatar import AvatarTrainConfig, initial_checkpoint
 
     layout, profile = Layout.default(), load_profile()
     board = pd.read_parquet(layout.reports / "leaderboard.parquet")
     bench = load_prepared(profile, args.benchmark, layout)
-    section = dict(profile.section("generation").get("avatar") or {})
-    section.pop("system", None)
-    config = GenerateConfig(**section)
+    config = SystemConfig.from_profile(profile.section("generation")["systems"][args.system])
     trained = load_checkpoint(layout.training("avatar"))
     gen, still, other = args.system, "control.still_reference", "control.other_identity"
     figures: dict[str, dict] = {}
@@ -92,7 +91,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         init = initial_checkpoint(trained.folder.parent / "vae", Path(tmp) / "init",
                                   AvatarTrainConfig(**trained.meta["config"]))
-        generate_cases(init, bench.cases, Path(tmp) / "videos", config)
+        generate_cases(init, bench.cases, Path(tmp) / "videos", config,
+                       storylines=read_storylines(layout.storylines_dir(args.benchmark)))
         scores: dict[str, dict[str, list[float]]] = {"init": {}, "trained": {}}
         for case in bench.cases:
             if case.ground_truth is None:

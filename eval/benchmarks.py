@@ -20,6 +20,7 @@ from kling.clock import SAMPLE_RATE
 from kling.hashing import config_hash
 
 SPEC_VERSION = "benchmark_spec/1"
+SPEC_FILE = "benchmark.yaml"  # a spec's name in its benchmark folder (kling.paths.Layout.benchmark_dir)
 # Duration classes by the length of the driving audio, in seconds: (nominal, lower bound, upper bound].
 DURATION_CLASSES: dict[str, tuple[float, float, float]] = {
     "short": (10.0, 0.0, 30.0),
@@ -130,7 +131,7 @@ class Benchmark:
 
     def save(self, path: str | Path | None = None) -> Path:
         """Write the spec as YAML (atomically); relative paths are relative to `root`."""
-        path = Path(path or self.path or self.root / "benchmark.yaml")
+        path = Path(path or self.path or self.root / SPEC_FILE)
         atomic_write_bytes(path, yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True).encode())
         self.path = path
         return path

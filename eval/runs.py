@@ -10,14 +10,12 @@ import logging
 from pathlib import Path
 from typing import Any, Callable
 
-from eval.benchmarks import Benchmark, load_benchmark
+from eval.benchmarks import SPEC_FILE, Benchmark, load_benchmark
 from eval.suite import EvalSettings
 from kling.config import Profile
 from kling.paths import Layout
 
 log = logging.getLogger(__name__)
-
-SPEC_NAME = "benchmark.yaml"
 
 
 def latest_assertions(layout: Layout):
@@ -55,7 +53,7 @@ def _benchmark_entries(profile: Profile) -> list:
 
 def _folder_entry(profile: Profile) -> dict:
     name = f"clips_{profile.name}"
-    return {"name": name, "spec": str(Layout.default().benchmark_dir(name) / SPEC_NAME),
+    return {"name": name, "spec": str(Layout.default().benchmark_dir(name) / SPEC_FILE),
             "from_clips": str(profile.source_dir())}
 
 
@@ -103,7 +101,7 @@ def _clips_benchmark(name: str, folder: Path, layout: Layout) -> Benchmark:
 def load_prepared(profile: Profile, name: str, layout: Layout) -> Benchmark:
     """A benchmark prepared earlier by prepare_benchmark (no rebuilding)."""
     entry = _entries(profile)[name]
-    spec = Path(entry["spec"]).expanduser() if isinstance(entry, dict) else layout.benchmark_dir(name) / SPEC_NAME
+    spec = Path(entry["spec"]).expanduser() if isinstance(entry, dict) else layout.benchmark_dir(name) / SPEC_FILE
     if not spec.exists():
         raise FileNotFoundError(f"benchmark {name} is not prepared ({spec} missing): materialize eval/benchmarks first")
     return load_benchmark(spec, check_files=True)
@@ -255,7 +253,9 @@ def write_leaderboard(layout: Layout) -> LeaderboardOutcome:
 
 
 def write_dashboard(layout: Layout) -> Path:
-    """The static HTML dashboard over the run store, with the latest runs' failed assertions."""
+    """The static HTML dashboard over the run store, with the latest runs' failed assertions and the gallery
+    of the layout's system folders."""
     from eval.dashboard import build_dashboard
 
-    return build_dashboard(layout.store, layout.reports / DASHBOARD_FILE, assertions=latest_assertions(layout))
+    return build_dashboard(layout.store, layout.reports / DASHBOARD_FILE, assertions=latest_assertions(layout),
+                           layout=layout)

@@ -1,9 +1,10 @@
 """A static, self-contained HTML dashboard over the leaderboard store.
 
 The store is read through DuckDB (eval.leaderboard.store), aggregated with bootstrap intervals, checked
-against the controls, ranked; the page holds the leaderboard as HTML tables (readable without JavaScript),
-flagged metrics, the controls apart, one Vega-Lite chart per metric, drift along the video and across
-runs, and a per-case drill-down with failed assertions. Vega, Vega-Lite and vega-embed are inlined from
+against the controls, ranked; the page leads with the headline table (eval.dashboard.headline), then the
+gallery of the systems' videos (eval.dashboard.gallery), every metric as HTML tables (readable without
+JavaScript), flagged metrics, the controls apart, one Vega-Lite chart per metric, drift along the video and
+across runs, and a per-case drill-down with failed assertions. Vega, Vega-Lite and vega-embed are inlined from
 vl-convert's bundle, so the page opens offline from a file:// URL.
 """
 
@@ -18,12 +19,15 @@ from typing import Any
 
 import pandas as pd
 
-from eval.dashboard import charts
+from eval.dashboard import charts, gallery
+from eval.dashboard.display import fmt
+from eval.dashboard.headline import CSS as HEADLINE_CSS, headline_html
 from eval.leaderboard.aggregate import RANK_GROUP, aggregate, rank_table
 from eval.leaderboard.controls import control_mask, without_controls
 from eval.leaderboard.schema import AGGREGATE, WHOLE
 from eval.leaderboard.store import default_root, load_rows
 from kling.atomic import atomic_write_bytes
+from kling.paths import Layout
 
 CSS = """
 body{font-family:system-ui,sans-serif;margin:24px;color:#222;max-width:1200px}
@@ -31,16 +35,7 @@ table{border-collapse:collapse;margin:8px 0 16px}th,td{border:1px solid #ccc;pad
 th{background:#f2f2f2;text-align:left}td.num{text-align:right;font-variant-numeric:tabular-nums}
 .ci{color:#666}.rank{font-weight:bold;color:#1a5}.warn{color:#b50}.fail{color:#c00;font-weight:bold}
 .pass{color:#1a5}.chart{margin:12px 0}nav a{margin-right:12px}details{margin:6px 0}
-"""
-
-
-def fmt(v: Any) -> str:
-    """How numbers appear on the page (tests look for exactly this)."""
-    if v is None or (isinstance(v, float) and v != v) or v is pd.NA:
-        return "n/a"
-    if isinstance(v, (int,)) and not isinstance(v, bool):
-        return str(v)
-    return f"{float(v):.4g}"
+""" + HEADLINE_CSS + gallery.CSS
 
 
 @functools.lru_cache(maxsize=1)
@@ -89,7 +84,7 @@ def _pivot_table(agg: pd.DataFrame, cls: str) -> str:
     return f'<table class="{cls}"><tr><th>system</th>{head}</tr>{"".join(body)}</table>'
 
 
-def _leaderboard_html(agg: pd.DataFrame) -> str:
+def _all_metrics_html(agg: pd.DataFrame) -> str:
     out = []
     for bench, g in agg.groupby("benchmark", sort=True):
         pub = without_controls(g[~g["flagged"].astype(bool)])
@@ -164,7 +159,9 @@ def _history(all_rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def render_html(rows: pd.DataFrame, all_rows: pd.DataFrame | None = None, assertions: pd.DataFrame | None = None,
-                title: str = "Avatar leaderboard") -> str:
+                title: str = "Avatar leaderboard", layout: Layout | None = None, html_dir: Path = Path(".")) -> str:
+    """The page; `layout` (its systems, benchmark and storyline folders) feeds the gallery, whose video paths
+    are relative to `html_dir`, the folder the page is written to."""
     agg, outcomes = dashboard_tables(rows)
     specs: list[tuple[str, str, dict]] = []  # (section, element id, vega-lite spec)
     shown = agg[agg["value"].notna() & ~agg["flagged"]]
@@ -189,9 +186,12 @@ def render_html(rows: pd.DataFrame, all_rows: pd.DataFrame | None = None, assert
 <script type="text/javascript">{vega_bundle()}</script></head><body>
 <h1>{html.escape(title)}</h1>
 <p>Built {now} from {runs} run(s) (latest per system and benchmark).</p>
-<nav><a href="#leaderboard">Leaderboard</a><a href="#flagged">Flagged</a><a href="#controls">Controls</a>
-<a href="#charts">Charts</a><a href="#drift">Drift</a><a href="#history">History</a><a href="#cases">Cases</a></nav>
-<section id="leaderboard"><h2>Leaderboard</h2>{_leaderboard_html(agg)}</section>
+<nav><a href="#leaderboard">Leaderboard</a><a href="#gallery">Gallery</a><a href="#all-metrics">All metrics</a>
+<a href="#flagged">Flagged</a><a href="#controls">Controls</a><a href="#charts">Charts</a><a href="#drift">Drift</a>
+<a href="#history">History</a><a href="#cases">Cases</a></nav>
+<section id="leaderboard"><h2>Leaderboard</h2>{headline_html(agg)}</section>
+<section id="gallery"><h2>Gallery</h2>{gallery.gallery_html(rows, agg, layout, html_dir)}</section>
+<section id="all-metrics"><h2>All metrics</h2>{_all_metrics_html(agg)}</section>
 <section id="flagged"><h2>Flagged metrics</h2>{_flagged_html(agg)}</section>
 <section id="controls"><h2>Controls (sanity bounds, never ranked)</h2>{_controls_html(agg, outcomes)}</section>
 <section id="charts"><h2>One chart per metric</h2>{divs("charts")}</section>
@@ -209,8 +209,14 @@ window.dashboardRendered = Promise.all(Object.entries(SPECS).map(([id, spec]) =>
 
 
 def build_dashboard(source: str | Path | pd.DataFrame | None = None, out_path: str | Path | None = None,
-                    assertions: pd.DataFrame | str | Path | None = None, title: str = "Avatar leaderboard") -> Path:
-    """Write the dashboard for a store folder (default: the user's store) or rows; returns the HTML path."""
+                    assertions: pd.DataFrame | str | Path | None = None, title: str = "Avatar leaderboard",
+                    layout: Layout | None = None) -> Path:
+    """Write the dashboard for a store folder (default: the user's store) or rows; returns the HTML path.
+
+    `layout`: the data folders whose systems' videos the gallery shows; by default the user's when the
+    store is the user's too, else none (a store alone has no videos)."""
+    if layout is None and source is None:
+        layout = Layout.default()
     if isinstance(source, pd.DataFrame):
         rows, all_rows = source, source
         out_path = Path(out_path or default_root() / "dashboard.html")
@@ -220,5 +226,6 @@ def build_dashboard(source: str | Path | pd.DataFrame | None = None, out_path: s
         out_path = Path(out_path or root / "dashboard.html")
     if isinstance(assertions, (str, Path)):
         assertions = pd.read_parquet(assertions)
-    atomic_write_bytes(out_path, render_html(rows, all_rows, assertions, title).encode("utf-8"))
+    page = render_html(rows, all_rows, assertions, title, layout, out_path.parent)
+    atomic_write_bytes(out_path, page.encode("utf-8"))
     return out_path

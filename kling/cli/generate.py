@@ -1,4 +1,5 @@
-"""`kling generate`: a short talking clip from a reference image and an audio file."""
+"""`kling generate`: a talking video from a reference image and an audio file; long audio goes through the
+spatio-temporal cascade (blueprint, keyframes, sub-clips, transitions), with progress per stage."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Optional
 
 import typer
 
+CASCADE_FROM_S = 10.0  # longer audio is planned as a whole (the cascade) rather than window after window
 
 def register(app: typer.Typer) -> None:
     @app.command("generate")
@@ -24,10 +26,18 @@ def register(app: typer.Typer) -> None:
         negative_frame: bool = typer.Option(False, "--negative-frame", help="corrupted reference as the negative"),
         checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", help="avatar checkpoint or run folder (default: the trained one under $KLING_HOME)"),
         threads: int = typer.Option(0, "--threads", help="torch threads (0: torch's default)"),
+        cascade: str = typer.Option("auto", "--cascade", help=f"auto (for audio over {CASCADE_FROM_S:g} s) | on | off"),
+        storyline: Optional[Path] = typer.Option(None, "--storyline", exists=True, dir_okay=False,
+                                                 help="the director's storyline JSON (`kling direct --out`): shots split and prompt the cascade"),
+        workers: int = typer.Option(1, "--workers", help="cascade sub-clips generated in parallel processes"),
     ):
         """Generate a clip with the avatar model; same seed, same machine => the same video."""
+        import json
+
         from kling.generate.avatar_pipeline import GenerateConfig
+        from kling.generate.cascade import CascadeConfig
         from kling.generate.clip import generate_clip
+        from kling.io.probe import probe
         from kling.paths import Layout
 
         ckpt = checkpoint or Layout.default().training("avatar")
@@ -35,8 +45,19 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"no avatar checkpoint at {ckpt}: train it first (the training/avatar asset), or pass --checkpoint", err=True)
             raise typer.Exit(2)
         cfg = GenerateConfig(steps=steps, audio_scale=audio_scale, text_scale=text_scale, negative_frame=negative_frame, seed=seed)
+        if cascade not in ("auto", "on", "off"):
+            typer.echo(f"--cascade must be auto, on or off, not {cascade!r}", err=True)
+            raise typer.Exit(2)
+        use = cascade == "on" or (cascade == "auto" and not (first or last) and
+                                  (probe(audio).audio_duration_s or 0.0) > CASCADE_FROM_S)
+        story = None
+        if storyline is not None:
+            data = json.loads(storyline.read_text())
+            story = data.get("storyline", data)  # `kling direct --out` writes it beside the dialogue
         try:
-            meta = generate_clip(ckpt, image, audio, out, prompt=prompt, first=first, last=last, config=cfg, threads=threads or None)
+            meta = generate_clip(ckpt, image, audio, out, prompt=prompt, first=first, last=last, config=cfg, threads=threads or None,
+                                 cascade=CascadeConfig(workers=workers) if use else None, storyline=story,
+                                 progress=lambda stage, msg: typer.echo(f"[{stage}] {msg}"))
         except ValueError as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(1)

@@ -146,11 +146,14 @@ def gsb(judgments: Path, focus: Optional[str] = typer.Option(None, help="orient 
 
 
 def dashboard(store: Optional[Path] = typer.Option(None), out: Optional[Path] = typer.Option(None),
-              assertions: Optional[Path] = typer.Option(None, help="Parquet of failed assertions (system, clip_id, ...)")) -> None:
+              assertions: Optional[Path] = typer.Option(None, help="Parquet of failed assertions (system, clip_id, ...)"),
+              data: Optional[Path] = typer.Option(None, help="data folder whose systems' videos the gallery shows "
+                                                  "(default: the user's, when --store is not given)")) -> None:
     """Write the static HTML dashboard and print its path."""
     from eval.dashboard import build_dashboard
+    from kling.paths import Layout
 
-    typer.echo(build_dashboard(store, out, assertions))
+    typer.echo(build_dashboard(store, out, assertions, layout=Layout(data) if data else None))
 
 
 @benchmark_app.command("validate")

@@ -8,7 +8,10 @@
                           each starting from a known frame (mask "first"): the last frame of the window
                           before (anchor "previous") or the first frame again (anchor "reference"); the
                           first window from the given first frame (default: the reference), the last
-                          one ending on --last (mask "first_last")
+                          one ending exactly on --last (mask "first_last")
+
+Steps 1-4 (`prepare`) and one window (`window`) are public: the cascade (kling.generate.cascade) composes
+them into blueprint, sub-clips and transitions.
     6. denoise            flow-matching Euler steps with guidance on audio and text (and negative frames)
     7. decode and paste   VAE decode, the generated window pasted back into the reference image
 
@@ -95,11 +98,28 @@ def corrupt(face: np.ndarray) -> np.ndarray:
     return (0.5 * blurred + 0.5 * grey).astype(np.uint8)
 
 
+@dataclasses.dataclass
+class Conditions:
+    """Steps 1-4 for one reference and one audio track: all a window needs besides its known frames."""
+    window: np.ndarray  # the face window in the reference image (x0, y0, side)
+    reference: np.ndarray  # the framed reference (side, side, 3) uint8
+    text: torch.Tensor
+    text_null: torch.Tensor  # the empty prompt, or the negative prompt
+    image_tok: torch.Tensor
+    image_neg: torch.Tensor
+    audio_tok: torch.Tensor  # (1, frames, dim): one token per video frame, silence past the audio's end
+    audio_null: torch.Tensor
+    n_frames: int  # video frames the audio spans
+
+
 class AvatarPipeline:
     def __init__(self, checkpoint: AvatarCheckpoint, detector=None):
         self.ckpt = checkpoint
         self.model, self.vae, self.size = checkpoint.model, checkpoint.vae, checkpoint.model.size
         self.detector = detector
+
+    def window_length(self, config: GenerateConfig) -> int:
+        return config.window or self.size.frames
 
     # 1. frame the face ---------------------------------------------------------------------------------
     def face_box(self, image: np.ndarray) -> np.ndarray:
@@ -113,84 +133,118 @@ class AvatarPipeline:
         return max(dets, key=lambda d: d.area).box
 
     @torch.no_grad()
+    def prepare(self, image: np.ndarray, audio: np.ndarray, prompt: str = "", config: GenerateConfig = GenerateConfig(),
+                window_box=None, negative_prompt: str = "", token_frames: int | None = None) -> Conditions:
+        """Steps 1-4. audio: 16 kHz mono float32. Its tokens cover `token_frames` frames (default: the audio's
+        frames rounded up to whole windows), silence past its end, for windows that reach past the end."""
+        side = self.size.size
+        n_frames = max(1, int(round(len(audio) / SAMPLES_PER_FRAME)))
+        audio = fit_length(np.asarray(audio, np.float32), n_frames * SAMPLES_PER_FRAME)
+        # 1. frame the face
+        window = face_window(self.face_box(image) if window_box is None else window_box)
+        ref = crop(image, window, side)
+        # 2. encode text (conditional, and the empty or negative prompt)
+        text, text_null = self.model.text_embeddings([prompt]), self.model.text_embeddings([negative_prompt])
+        # 3. encode audio: one token per frame over the whole track (the encoder sees all of it at once)
+        total = max(token_frames or 0, self.n_windows(n_frames, config) * (self.window_length(config) - 1) + 1)
+        padded = torch.from_numpy(fit_length(audio, total * SAMPLES_PER_FRAME))[None]
+        audio_tok, audio_null = self.model.audio_tokens(padded, total, 1), self.model.audio_tokens(None, total, 1)
+        # 4. reference image tokens (and the corrupted negative)
+        patch = self.size.image.get("patch", 2)
+        image_tok = patch_tokens(encode(self.vae, _video(ref[None])), patch)
+        image_neg = patch_tokens(encode(self.vae, _video(corrupt(ref)[None])), patch) if config.negative_frame else image_tok
+        return Conditions(window, ref, text, text_null, image_tok, image_neg, audio_tok, audio_null, n_frames)
+
+    def with_prompt(self, cond: Conditions, prompt: str, negative_prompt: str = "") -> Conditions:
+        """The same conditions under another prompt (a shot's), its negative prompt as the unconditional text."""
+        with torch.no_grad():
+            return dataclasses.replace(cond, text=self.model.text_embeddings([prompt]),
+                                       text_null=self.model.text_embeddings([negative_prompt]))
+
+    @torch.no_grad()
     def __call__(self, image: np.ndarray, audio: np.ndarray, prompt: str = "", first: np.ndarray | None = None,
                  last: np.ndarray | None = None, config: GenerateConfig = GenerateConfig(),
                  window_box=None) -> tuple[np.ndarray, dict]:
         """image: RGB uint8 reference (any size); audio: 16 kHz mono float32. Returns (frames (N, H, W, 3) at
         the reference image's size, info)."""
-        if config.anchor not in ("previous", "reference"):
-            raise ValueError(f"anchor must be 'previous' or 'reference', not {config.anchor!r}")
-        side, length, stride = self.size.size, config.window or self.size.frames, self.size.temporal_stride
-        if (length - 1) % stride:
-            raise ValueError(f"window of {length} frames: must be {stride}k + 1 (the VAE's temporal stride)")
-        n_frames = max(1, int(round(len(audio) / SAMPLES_PER_FRAME)))
-        audio = fit_length(np.asarray(audio, np.float32), n_frames * SAMPLES_PER_FRAME)
-
-        # 1. frame the face
-        window = face_window(self.face_box(image) if window_box is None else window_box)
-        ref = crop(image, window, side)
-        first_face = crop(first, window, side) if first is not None else ref
-        last_face = crop(last, window, side) if last is not None else None
-
-        # 2. encode text (conditional and empty)
-        text = self.model.text_embeddings([prompt])
-        text_null = self.model.text_embeddings([""])
-
-        # 3. encode audio: one token per frame, padded to whole windows
-        hop = length - 1
-        n_windows = max(1, -(-(n_frames - 1) // hop))
-        total = n_windows * hop + 1
-        padded = torch.from_numpy(fit_length(audio, total * SAMPLES_PER_FRAME))[None]
-        audio_tok = self.model.audio_tokens(padded, total, 1)
-        audio_null = self.model.audio_tokens(None, total, 1)
-
-        # 4. reference image tokens (and the corrupted negative)
-        patch = self.size.image.get("patch", 2)
-        image_tok = patch_tokens(encode(self.vae, _video(ref[None])), patch)
-        image_neg = patch_tokens(encode(self.vae, _video(corrupt(ref)[None])), patch) if config.negative_frame else image_tok
-
-        # 5.-7. windows, each continuing from the last frame of the one before
-        scheduler = FlowMatchEulerDiscreteScheduler(num_train_timesteps=1000, shift=config.shift)
+        self.check(config)
+        side = self.size.size
+        cond = self.prepare(image, audio, prompt, config, window_box)
+        first_face = crop(first, cond.window, side) if first is not None else cond.reference
+        last_face = crop(last, cond.window, side) if last is not None else None
+        # 5.-6. windows over the audio's frames
         gen = torch.Generator().manual_seed(config.seed)
-        out, prev = [], first_face
-        for w in range(n_windows):
-            video = np.zeros((length, side, side, 3), np.uint8)
-            video[0] = prev
-            kind = "first"
-            if w == n_windows - 1 and last_face is not None:
-                video[-1], kind = last_face, "first_last"
-            known = known_frames(kind, length)
-            cond_lat = encode(self.vae, masked_video(_video(video), known))
-            h, wd = cond_lat.shape[-2:]
-            condition = torch.cat([mask_channels(known, stride, h, wd)[None], cond_lat], dim=1)
-            a = slice(w * hop, w * hop + length)
-            latents = self._denoise(condition, text, text_null, image_tok, image_neg, audio_tok[:, a], audio_null[:, a],
-                                    scheduler, gen, config)
-            frames = _frames(decode(self.vae, latents))
-            frames[0] = prev  # the known frame is given, not regenerated
-            out.append(frames if w == 0 else frames[1:])
-            prev = frames[-1] if config.anchor == "previous" else first_face
-        faces = np.concatenate(out)[:n_frames]
-
+        faces = self.windows(cond, np.arange(cond.n_frames), first_face, last_face, gen, config)
         # 7. paste back into the reference image
-        frames = np.stack([paste(image, f if f.shape[0] == side else cv2.resize(f, (side, side)), window) for f in faces])
+        frames = np.stack([paste(image, f, cond.window) for f in faces])
         info = {"checkpoint": str(self.ckpt.folder), "checkpoint_sha256": self.ckpt.sha256, "size": self.size.name,
-                "frames": int(n_frames), "windows": n_windows, "window": [float(x) for x in window],
-                "config": dataclasses.asdict(config), "prompt": prompt,
+                "frames": int(cond.n_frames), "windows": self.n_windows(cond.n_frames, config),
+                "window": [float(x) for x in cond.window], "config": dataclasses.asdict(config), "prompt": prompt,
                 "first": first is not None, "last": last is not None}
         return frames, info
 
+    def check(self, config: GenerateConfig) -> None:
+        if config.anchor not in ("previous", "reference"):
+            raise ValueError(f"anchor must be 'previous' or 'reference', not {config.anchor!r}")
+        length, stride = self.window_length(config), self.size.temporal_stride
+        if (length - 1) % stride or length < stride + 1:
+            raise ValueError(f"window of {length} frames: must be {stride}k + 1 (the VAE's temporal stride)")
+
+    def n_windows(self, n: int, config: GenerateConfig) -> int:
+        return max(1, -(-(n - 1) // (self.window_length(config) - 1)))
+
+    # 5. windows --------------------------------------------------------------------------------------------
+    def windows(self, cond: Conditions, positions: np.ndarray, first_face: np.ndarray, last_face: np.ndarray | None,
+                gen: torch.Generator, config: GenerateConfig) -> np.ndarray:
+        """Faces (n, side, side, 3) at the given video-frame positions (consecutive, or strided for a low frame
+        rate), window after window, each starting from a known frame (mask "first"): the last frame of the
+        window before (anchor "previous") or `first_face` again (anchor "reference"). With `last_face` the
+        last window ends on it (mask "first_last"), placed to end exactly on the last position."""
+        n, length = len(positions), self.window_length(config)
+        hop = length - 1
+        if last_face is not None and n < length:
+            raise ValueError(f"a known last frame needs at least {length} frames ({n} given)")
+        out = np.zeros((n, *first_face.shape), np.uint8)
+        out[0] = first_face
+        starts = [w * hop for w in range(self.n_windows(n, config))]
+        if last_face is not None:
+            starts[-1] = n - length  # the last window ends on the given last frame (overlapping the one before)
+        for w, s in enumerate(starts):
+            video = np.zeros((length, *first_face.shape), np.uint8)
+            video[0] = out[s] if config.anchor == "previous" or w == 0 else first_face
+            kind = "first"
+            if w == len(starts) - 1 and last_face is not None:
+                video[-1], kind = last_face, "first_last"
+            index = positions[s: s + length]
+            index = np.concatenate([index, index[-1] + np.arange(1, length - len(index) + 1)])  # silence past the end
+            frames = self.window(cond, video, known_frames(kind, length), index, gen, config)
+            take = min(length, n - s)
+            out[s + 1: s + take] = frames[1:take]  # the known first frame is given, not regenerated
+        return out
+
+    def window(self, cond: Conditions, video: np.ndarray, known: torch.Tensor, index: np.ndarray,
+               gen: torch.Generator, config: GenerateConfig) -> np.ndarray:
+        """One window: `video` (length, side, side, 3) holds the known frames (`known` mask), `index` the
+        video-frame position of each frame (its audio token). Returns the decoded window."""
+        cond_lat = encode(self.vae, masked_video(_video(video), known))
+        h, wd = cond_lat.shape[-2:]
+        condition = torch.cat([mask_channels(known, self.size.temporal_stride, h, wd)[None], cond_lat], dim=1)
+        a = torch.as_tensor(index, dtype=torch.long)
+        latents = self._denoise(condition, cond, cond.audio_tok[:, a], cond.audio_null[:, a], gen, config)
+        return _frames(decode(self.vae, latents))
+
     # 6. denoise --------------------------------------------------------------------------------------------
-    def _denoise(self, condition, text, text_null, image_tok, image_neg, audio, audio_null, scheduler, gen, config):
+    def _denoise(self, condition, cond: Conditions, audio, audio_null, gen, config):
         """The three guidance branches (full; without audio; without audio, text and with the negative
         reference) go through the model as one batch of three."""
+        scheduler = FlowMatchEulerDiscreteScheduler(num_train_timesteps=1000, shift=config.shift)
         f = self.size.latent_frames(audio.shape[1])
         hw = condition.shape[-1]
         latents = torch.randn((1, self.size.z_dim, f, hw, hw), generator=gen)
         scheduler.set_timesteps(config.steps)
         cond3 = condition.expand(3, -1, -1, -1, -1)
-        text3 = torch.cat([text, text, text_null])
-        image3 = torch.cat([image_tok, image_tok, image_neg])
+        text3 = torch.cat([cond.text, cond.text, cond.text_null])
+        image3 = torch.cat([cond.image_tok, cond.image_tok, cond.image_neg])
         audio3 = torch.cat([audio, audio_null, audio_null])
         for t in scheduler.timesteps:
             full, no_audio, none = self.model(latents.expand(3, -1, -1, -1, -1), t.expand(3).float(), cond3, text3,

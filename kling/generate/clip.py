@@ -17,6 +17,7 @@ from kling.hashing import file_sha256
 from kling.io.audio import read_audio
 from kling.io.encode import write_video
 from kling.generate.avatar_pipeline import AvatarPipeline, GenerateConfig, load_checkpoint
+from kling.generate.cascade import CascadeConfig, generate_cascade
 
 
 def read_image(path: str | Path) -> np.ndarray:
@@ -32,9 +33,13 @@ def sidecar(out: str | Path) -> Path:
 
 def generate_clip(checkpoint: str | Path | AvatarPipeline, image: str | Path, audio: str | Path, out: str | Path,
                   prompt: str = "", first: str | Path | None = None, last: str | Path | None = None,
-                  config: GenerateConfig = GenerateConfig(), threads: int | None = None, extra: dict | None = None) -> dict:
+                  config: GenerateConfig = GenerateConfig(), threads: int | None = None, extra: dict | None = None,
+                  cascade: CascadeConfig | None = None, storyline=None, progress=None, pool=None) -> dict:
     """Generate `out` (mp4, 25 fps, 16 kHz audio) for a reference image and any audio file PyAV reads (any
-    rate and channel count: resampled to 16 kHz mono); `extra` joins the metadata. Returns the metadata also written to OUT.json."""
+    rate and channel count: resampled to 16 kHz mono); `extra` joins the metadata. With `cascade`, through the
+    spatio-temporal cascade (its stages kept in OUT.stages/; `storyline` optional; `pool` its sub-clip workers,
+    kling.generate.cascade.subclip_pool), else window after window.
+    Returns the metadata also written to OUT.json."""
     if threads:
         torch.set_num_threads(threads)
     pipe = checkpoint if isinstance(checkpoint, AvatarPipeline) else AvatarPipeline(load_checkpoint(checkpoint))
@@ -42,19 +47,28 @@ def generate_clip(checkpoint: str | Path | AvatarPipeline, image: str | Path, au
     if samples is None or samples.size == 0:
         raise ValueError(f"{audio}: no audio stream")
     t0 = time.perf_counter()
-    frames, info = pipe(read_image(image), samples, prompt=prompt,
-                        first=read_image(first) if first else None, last=read_image(last) if last else None,
-                        config=config)
+    if cascade is not None:
+        if first or last:
+            raise ValueError("--first / --last apply to a single clip, not to the cascade")
+        record = generate_cascade(pipe, read_image(image), samples, out, Path(out).with_suffix(".stages"), prompt=prompt,
+                                  storyline=storyline, config=config, cascade=cascade, progress=progress, pool=pool)
+        path, n = Path(out), record["frames"]
+        info = {"checkpoint": str(pipe.ckpt.folder), "checkpoint_sha256": pipe.ckpt.sha256, "size": pipe.size.name,
+                "frames": n, "prompt": prompt, "config": dataclasses.asdict(config), "cascade": record}
+    else:
+        frames, info = pipe(read_image(image), samples, prompt=prompt,
+                            first=read_image(first) if first else None, last=read_image(last) if last else None,
+                            config=config)
+        path, n = write_video(out, frames, fps=FPS, audio=samples[: int(round(len(frames) * SAMPLE_RATE / FPS))],
+                              sample_rate=SAMPLE_RATE), len(frames)
     seconds = time.perf_counter() - t0
-    path = write_video(out, frames, fps=FPS, audio=samples[: int(round(len(frames) * SAMPLE_RATE / FPS))],
-                       sample_rate=SAMPLE_RATE)
     meta = info | {
         "output": str(path), "seed": config.seed, "generate_config": dataclasses.asdict(config),
         "inputs": {"image": str(image), "image_sha256": file_sha256(image), "audio": str(audio),
                    "audio_sha256": file_sha256(audio), "first": str(first) if first else None,
                    "last": str(last) if last else None},
         "model_config": pipe.ckpt.meta.get("config"), "seconds": round(seconds, 3),
-        "frames_per_second": round(len(frames) / seconds, 3) if seconds else None,
+        "frames_per_second": round(n / seconds, 3) if seconds else None,
         "torch_threads": torch.get_num_threads(), "torch_version": torch.__version__,
     } | (extra or {})
     atomic_write_json(sidecar(path), meta)

@@ -12,16 +12,40 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from kling.generate.avatar_pipeline import AvatarPipeline, GenerateConfig, load_checkpoint
+from kling.generate.cascade import CascadeConfig, subclip_pool
 from kling.generate.clip import generate_clip, sidecar
 from kling.hashing import config_hash, file_sha256
 
 log = logging.getLogger(__name__)
 
 
-def case_fingerprint(sha256: str, case, prompt: str, config: GenerateConfig) -> str:
-    """What a generated clip depends on: the checkpoint, the case's inputs (by content), prompt and configuration."""
-    return config_hash({"checkpoint": sha256, "reference": file_sha256(case.reference[0]),
-                        "audio": file_sha256(case.audio), "prompt": prompt, "config": dataclasses.asdict(config)})
+@dataclasses.dataclass(frozen=True)
+class SystemConfig:
+    """One generated system: how its clips are made. `cascade` None: window after window (GenerateConfig's
+    anchor says how each window starts); else the spatio-temporal cascade, with the case's storyline when
+    `storyline` (its shots split and prompt the sub-clips)."""
+    generate: GenerateConfig = GenerateConfig()
+    cascade: CascadeConfig | None = None
+    storyline: bool = True
+
+    @classmethod
+    def from_profile(cls, section: dict) -> "SystemConfig":
+        """{GenerateConfig fields..., cascade: {CascadeConfig fields} | absent, storyline: bool}."""
+        section = dict(section)
+        cascade = section.pop("cascade", None)
+        storyline = bool(section.pop("storyline", True))
+        return cls(GenerateConfig(**section), None if cascade is None else CascadeConfig(**cascade), storyline)
+
+
+def case_fingerprint(sha256: str, case, prompt: str, config: GenerateConfig, cascade: CascadeConfig | None = None,
+                     storyline: dict | None = None) -> str:
+    """What a generated clip depends on: the checkpoint, the case's inputs (by content), prompt and configuration
+    (and, through the cascade, its configuration and the storyline)."""
+    parts = {"checkpoint": sha256, "reference": file_sha256(case.reference[0]), "audio": file_sha256(case.audio),
+             "prompt": prompt, "config": dataclasses.asdict(config)}
+    if cascade is not None:
+        parts |= {"cascade": dataclasses.asdict(cascade), "storyline": storyline}
+    return config_hash(parts)
 
 
 def _reusable(out: Path, fingerprint: str) -> dict | None:
@@ -33,30 +57,42 @@ def _reusable(out: Path, fingerprint: str) -> dict | None:
     return None
 
 
-def generate_cases(checkpoint: str | Path, cases: Iterable, out_dir: str | Path, config: GenerateConfig = GenerateConfig(),
-                   use_instruction: bool = True, progress: Callable[[str, dict], None] | None = None) -> dict[str, dict]:
+def generate_cases(checkpoint: str | Path, cases: Iterable, out_dir: str | Path, config: GenerateConfig | SystemConfig = GenerateConfig(),
+                   use_instruction: bool = True, progress: Callable[[str, dict], None] | None = None,
+                   storylines: dict[str, dict] | None = None) -> dict[str, dict]:
     """Generate every case into `out_dir`; a clip whose checkpoint, inputs, prompt and configuration are
     unchanged is kept (a re-run generates nothing). A case whose reference has no face, or whose audio
-    cannot be read, is recorded with its reason and skipped (the evaluation reports it missing)."""
+    cannot be read, is recorded with its reason and skipped (the evaluation reports it missing).
+    `storylines`: case id -> storyline, for a cascade system that follows them."""
+    system = config if isinstance(config, SystemConfig) else SystemConfig(config)
     pipe = AvatarPipeline(load_checkpoint(checkpoint))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     results: dict[str, dict] = {}
-    for case in cases:
-        out = out_dir / f"{case.id}.mp4"
-        prompt = (case.instruction or "") if use_instruction else ""
-        fingerprint = case_fingerprint(pipe.ckpt.sha256, case, prompt, config)
-        meta = _reusable(out, fingerprint)
-        if meta is not None:
-            meta = meta | {"reused": True}
-        else:
-            try:
-                meta = generate_clip(pipe, case.reference[0], case.audio, out, prompt=prompt, config=config,
-                                     extra={"fingerprint": fingerprint, "case": case.id})
-            except ValueError as exc:
-                log.warning("%s: not generated (%s)", case.id, exc)
-                meta = {"skipped": str(exc)}
-        results[case.id] = meta
-        if progress:
-            progress(case.id, meta)
+    pool = None  # the cascade's sub-clip workers: started for the first clip to generate, kept for the others
+    try:
+        for case in cases:
+            out = out_dir / f"{case.id}.mp4"
+            prompt = (case.instruction or "") if use_instruction else ""
+            story = (storylines or {}).get(case.id) if system.cascade is not None and system.storyline else None
+            fingerprint = case_fingerprint(pipe.ckpt.sha256, case, prompt, system.generate, system.cascade, story)
+            meta = _reusable(out, fingerprint)
+            if meta is not None:
+                meta = meta | {"reused": True}
+            else:
+                if pool is None and system.cascade is not None:
+                    pool = subclip_pool(pipe.ckpt.folder, system.cascade)
+                try:
+                    meta = generate_clip(pipe, case.reference[0], case.audio, out, prompt=prompt, config=system.generate,
+                                         cascade=system.cascade, storyline=story, pool=pool,
+                                         extra={"fingerprint": fingerprint, "case": case.id})
+                except ValueError as exc:
+                    log.warning("%s: not generated (%s)", case.id, exc)
+                    meta = {"skipped": str(exc)}
+            results[case.id] = meta
+            if progress:
+                progress(case.id, meta)
+    finally:
+        if pool is not None:
+            pool.shutdown()
     return results

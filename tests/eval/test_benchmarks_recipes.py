@@ -100,6 +100,7 @@ def test_demo_benchmark_from_demo_corpus(demo_corpus, tmp_path):
     chained = read_audio(long.audio)
     first = read_audio(demo_corpus.path("ava_talk"))
     assert chained.size == 60 * 16000 and np.abs(chained[: first.size] - first).max() < 1e-3
+    assert b.case("cal_long_1min").identity == "cal"  # two 1-minute cases, two identities
     assert "bo_long_5min" not in b.case_ids  # opt-in
     with pytest.raises(ValueError, match="unknown duration classes"):
         build_demo_benchmark(demo_corpus, tmp_path / "x", long_classes=["10min"])

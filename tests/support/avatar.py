@@ -39,3 +39,30 @@ def demo_clip_with_tracks(folder: Path, clip: str = "bo_talk", seconds: float = 
         rows.append({"frame": i, "track_id": 0, "x0": d.x0, "y0": d.y0, "x1": d.x1, "y1": d.y1,
                      "lm68": pred.predict(f, d.box).reshape(-1).tolist()})
     return video, pd.DataFrame(rows)
+
+
+def generation_inputs(root: Path, seconds: float) -> tuple[Path, Path, Path, Path]:
+    """(root, checkpoint, image, wav) for generation tests: a tiny checkpoint at initialisation (seeded), a
+    reference image of another size and aspect than training's, the clip's speech as a 44.1 kHz stereo wav."""
+    import wave
+
+    import cv2
+    import torch
+
+    from kling.models.registry import get_size
+    from kling.models.vae import build_vae
+    from kling.train.avatar import AvatarTrainConfig, initial_checkpoint
+
+    torch.manual_seed(0)
+    build_vae(get_size("tiny")).save_pretrained(str(root / "vae"))
+    ckpt = initial_checkpoint(root / "vae", root / "run", AvatarTrainConfig())
+    frames, audio = demo_frames("ava_talk", seconds)
+    image = root / "ref.png"
+    cv2.imwrite(str(image), cv2.cvtColor(cv2.resize(frames[0], (300, 200)), cv2.COLOR_RGB2BGR))
+    # resampled to 16 kHz mono by kling.io.audio
+    x = np.interp(np.arange(int(len(audio) * 44100 / 16000)) * 16000 / 44100, np.arange(len(audio)), audio)
+    pcm = (np.stack([x, 0.5 * x], 1) * 32767).astype("<i2")
+    wav = root / "voice.wav"
+    with wave.open(str(wav), "wb") as fh:
+        fh.setnchannels(2), fh.setsampwidth(2), fh.setframerate(44100), fh.writeframes(pcm.tobytes())
+    return root, ckpt, image, wav

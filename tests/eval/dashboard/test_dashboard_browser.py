@@ -1,5 +1,6 @@
 """The dashboard in a real headless browser (Debian's chromium via Playwright) with the network blocked:
-it renders every chart with no console error and shows the Parquet's numbers.
+it renders every chart with no console error and shows the Parquet's numbers; the gallery's one control
+plays and seeks every video of a case together.
 
 Needs `apt-get install chromium` and `pip install playwright` (never `playwright install`); skipped
 with the reason otherwise."""
@@ -46,9 +47,9 @@ def browser():
         b.close()
 
 
-def test_dashboard_renders_offline_with_the_numbers(browser, tmp_path):
-    fill_store(tmp_path)
-    html = build_dashboard(tmp_path, tmp_path / "dash.html")
+def open_offline(browser, html: Path):
+    """The page at `html` with every non-file request blocked; returns it with its console errors and the
+    requests it tried."""
     page = browser.new_page()
     errors, requests = [], []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
@@ -64,6 +65,12 @@ def test_dashboard_renders_offline_with_the_numbers(browser, tmp_path):
     page.route("**/*", route)
     page.goto(html.as_uri())
     page.evaluate("window.dashboardRendered")
+    return page, errors, requests
+
+
+def test_dashboard_renders_offline_with_the_numbers(browser, tmp_path):
+    fill_store(tmp_path)
+    page, errors, requests = open_offline(browser, build_dashboard(tmp_path, tmp_path / "dash.html"))
     assert errors == [] and requests == []
     n_charts = page.locator("div.chart").count()
     assert n_charts >= 4 and page.locator("div.chart[data-rendered='1'] svg").count() == n_charts
@@ -77,4 +84,30 @@ def test_dashboard_renders_offline_with_the_numbers(browser, tmp_path):
     assert all(v in cases for v in nums["cases"])
     svg_text = page.locator("#chart-metric-0 svg").text_content()
     assert "csim" in svg_text  # the chart drew its title and axes
+    page.close()
+
+
+CASE_VIDEOS = "[...document.querySelectorAll(\".gallery-case[data-case='c0'] video\")]"
+
+
+def test_gallery_plays_and_seeks_every_video_of_a_case_together(browser, gallery_layout, tmp_path):
+    html = build_dashboard(gallery_layout.store, tmp_path / "reports" / "dash.html", layout=gallery_layout)
+    page, errors, requests = open_offline(browser, html)
+    page.wait_for_function(f"{CASE_VIDEOS}.every(v => v.readyState >= 1)", timeout=20000)
+    assert page.evaluate(f"{CASE_VIDEOS}.map(v => v.duration)") == [2, 1.6, 2]  # ours, theirs, ground truth
+    case = page.locator(".gallery-case[data-case='c0']")
+    case.locator("button.play").click()
+    assert page.evaluate(f"{CASE_VIDEOS}.map(v => v.paused)") == [False, False, False]
+    assert case.locator("button.play").inner_text() == "Pause"
+    times, playhead = page.evaluate("""() => {  // read at once: the videos play on
+        const box = document.querySelector(".gallery-case[data-case='c0']"), seek = box.querySelector("input.seek");
+        seek.value = 0.5;
+        seek.dispatchEvent(new Event("input"));
+        return [[...box.querySelectorAll("video")].map(v => v.currentTime), box.querySelector(".playhead").style.left]; }""")
+    assert times == [0.5, 0.5, 0.5] and playhead == "25%"  # 0.5 s of the storyline's 2 s
+    case.locator("button.play").click()
+    assert page.evaluate(f"{CASE_VIDEOS}.map(v => v.paused)") == [True, True, True]
+    case.locator(".shot").nth(1).click()  # a shot of the storyline seeks every video to its start
+    assert page.evaluate(f"{CASE_VIDEOS}.map(v => v.currentTime)") == [0.8, 0.8, 0.8]
+    assert errors == [] and requests == []
     page.close()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import wave
 
 import cv2
 import numpy as np
@@ -15,31 +14,14 @@ from kling.generate.avatar_pipeline import AvatarPipeline, GenerateConfig, load_
 from kling.generate.clip import generate_clip
 from kling.io.decode import read_frames
 from kling.io.probe import probe
-from kling.models.registry import get_size
-from kling.models.vae import build_vae
-from kling.train.avatar import AvatarTrainConfig, initial_checkpoint
-from tests.support.avatar import demo_frames
+from tests.support.avatar import generation_inputs
 
 torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory):
-    root = tmp_path_factory.mktemp("gen")
-    torch.manual_seed(0)
-    build_vae(get_size("tiny")).save_pretrained(str(root / "vae"))
-    ckpt = initial_checkpoint(root / "vae", root / "run", AvatarTrainConfig())
-    frames, audio = demo_frames("ava_talk", 0.6)
-    big = cv2.resize(frames[0], (300, 200))  # another size and aspect than training's 256 x 256
-    image = root / "ref.png"
-    cv2.imwrite(str(image), cv2.cvtColor(big, cv2.COLOR_RGB2BGR))
-    # 44.1 kHz stereo 16-bit wav: resampled to 16 kHz mono by kling.io.audio
-    x = np.interp(np.arange(int(len(audio) * 44100 / 16000)) * 16000 / 44100, np.arange(len(audio)), audio)
-    pcm = (np.stack([x, 0.5 * x], 1) * 32767).astype("<i2")
-    wav = root / "voice.wav"
-    with wave.open(str(wav), "wb") as fh:
-        fh.setnchannels(2), fh.setsampwidth(2), fh.setframerate(44100), fh.writeframes(pcm.tobytes())
-    return root, ckpt, image, wav
+    return generation_inputs(tmp_path_factory.mktemp("gen"), seconds=0.6)
 
 
 def test_same_seed_same_video_and_metadata(inputs):

@@ -1,0 +1,98 @@
+"""The cascade against chunk-after-chunk generation on the demo's 1-minute cases (issue 15's bars), with the
+project's own evaluation. Too long for `make demo` on 2 cores (see the closing notes), so it lives here.
+
+Reads a finished `make demo` ($KLING_HOME): its demo corpus, trained avatar model and profile. Builds the
+demo recipe's long cases (chained speech of one identity, no ground truth video) in a temporary folder,
+directs them (the profile's LLM backend; offline rules by default), generates each configured system, and
+evaluates every system with eval.suite as `eval/runs` does. Prints one table: per system, the metrics that
+speak to drift, joins and lip sync, and each bar with whether it holds. A report, not a test.
+
+    KLING_HOME=.kling python benchmarks/cascade_bars.py [--classes 1min] [--cases 2] [--out bars.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+SYSTEMS = {  # kling.generate.system.SystemConfig as the profile writes it
+    "chunked.tiny": {"steps": 10, "anchor": "previous"},
+    "avatar.tiny": {"steps": 10, "anchor": "reference"},
+    "cascade.tiny": {"steps": 10, "anchor": "reference", "cascade": {"workers": 2}},
+    "cascade.tiny.no-transitions": {"steps": 10, "anchor": "reference", "cascade": {"workers": 2, "transitions": False}},
+    "cascade.tiny.no-director": {"steps": 10, "anchor": "reference", "storyline": False, "cascade": {"workers": 2}},
+}
+METRICS = ["sync_c", "sync_d", "sync_av_offset", "csim", "lmd_face_rate", "transition_max_z", "transition_worst_z",
+           "sharpness_drift_slope", "appearance_consistency_first_last", "appearance_consistency_min_far",
+           "storyline_adherence"]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--classes", nargs="+", default=["1min"])
+    ap.add_argument("--cases", type=int, default=2, help="long cases to use (the recipe's first ones)")
+    ap.add_argument("--systems", nargs="+", default=list(SYSTEMS))
+    ap.add_argument("--out", type=Path)
+    args = ap.parse_args()
+
+    import pandas as pd
+
+    from eval.benchmark_recipes import build_demo_benchmark
+    from eval.leaderboard.schema import RunContext
+    from eval.runs import eval_settings
+    from eval.suite import evaluate_system
+    from eval.systems import SystemDescriptor, load_system, write_descriptor
+    from kling.config import load_profile
+    from kling.demo.corpus import CorpusManifest
+    from kling.director.batch import CaseInput, direct_cases, read_storylines
+    from kling.generate.system import SystemConfig, generate_cases
+    from kling.llm.config import llm_config
+    from kling.paths import Layout
+
+    layout, profile = Layout.default(), load_profile()
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        bench = build_demo_benchmark(CorpusManifest.load(layout.demo_corpus), tmp / "bench", long_classes=args.classes)
+        bench.cases = [c for c in bench.cases if c.duration_class in args.classes][: args.cases]
+        bench.save()
+        t = time.perf_counter()
+        direct_cases([CaseInput(c.id, tuple(c.reference), (c.audio,), c.instruction) for c in bench.cases],
+                     tmp / "storylines", llm_config(profile.section("llm")))
+        storylines = read_storylines(tmp / "storylines")
+        timings = {"direct": round(time.perf_counter() - t, 1)}
+        settings = eval_settings(profile, layout)
+        rows = []
+        for name in args.systems:
+            folder = tmp / "systems" / name
+            t = time.perf_counter()
+            generate_cases(layout.training("avatar"), bench.cases, folder, SystemConfig.from_profile(SYSTEMS[name]),
+                           storylines=storylines)
+            timings[f"generate {name}"] = round(time.perf_counter() - t, 1)
+            write_descriptor(folder, SystemDescriptor(name=name, version="bench", source="benchmarks/cascade_bars.py",
+                                                      kind="model"))
+            t = time.perf_counter()
+            result = evaluate_system(bench, load_system(folder), settings, RunContext.new(name, bench.name, settings.hash),
+                                     storylines=storylines)
+            timings[f"evaluate {name}"] = round(time.perf_counter() - t, 1)
+            rows.append(result.rows.to_pandas())
+            print(f"{name}: generated and evaluated ({timings[f'generate {name}']} s + {timings[f'evaluate {name}']} s)",
+                  flush=True)
+    df = pd.concat(rows)
+    whole = df[(df["clip_id"] != "__all__") & (df["window"] == "all") & df["metric"].isin(METRICS) & df["value"].notna()]
+    table = whole.groupby(["system", "metric"])["value"].mean().unstack()
+    print(table.round(4).to_string())
+    print("timings (s):", json.dumps(timings))
+    if args.out:  # every figure, for the notes
+        args.out.write_text(json.dumps({"cases": [c.id for c in bench.cases], "timings_s": timings,
+                                        "means": json.loads(table.to_json(orient="index"))}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,335 @@
+"""The spatio-temporal cascade (KlingAvatar 2.0, section 3): plan the whole duration first, then refine between
+anchors in parallel, instead of generating chunk after chunk (which drifts at every join).
+
+    1. storyline        the director's shots (optional): their boundaries become split points, their prompts
+                        and negatives condition the sub-clips that fall in them
+    2. blueprint        the whole duration at a low frame rate (one frame every `blueprint_stride` frames),
+                        window after window with the last frame as context, audio tokens taken at the
+                        blueprint's frames
+    3. keyframes        near each split point, the blueprint frame that best keeps identity (cosine of dlib
+                        descriptors to the reference), is sharp (Laplacian variance against the reference's)
+                        and differs from its neighbours (motion); a frame without a face is never chosen
+    4. sub-clips        between consecutive keyframes, first-last-frame conditioned, audio-synced, at the full
+                        frame rate; independent (own seed each), so serial and parallel runs agree bit for bit
+    5. colour match     each sub-clip's per-channel mean and spread matched to its keyframes'
+    6. transitions      around each join, one window regenerated with `transition_context` frames of both
+                        neighbours as context (mask context:K) and the join's audio
+    7. stitch           the faces pasted back into the reference image and streamed to the mp4 with the audio
+
+Super-resolution is not a stage yet: there is no trained super-resolution model (the faces are pasted at the
+model's resolution). Every stage's output is kept under `stage_dir`: blueprint.mp4, keyframes/*.png,
+subclips/*.mp4, faces.npy (the stitched faces, lossless) and stages.json.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Callable
+
+import cv2
+import multiprocessing
+import numpy as np
+import torch
+
+from kling.atomic import atomic_write_json
+from kling.clock import FPS, SAMPLE_RATE
+from kling.generate.avatar_pipeline import AvatarPipeline, Conditions, GenerateConfig, load_checkpoint
+from kling.io.encode import VideoWriter, write_video
+from kling.models.conditioning import known_frames
+from kling.models.framing import paste
+
+
+@dataclasses.dataclass(frozen=True)
+class CascadeConfig:
+    subclip_windows: int = 4  # model windows per sub-clip (tiny: 4 x 8 frames = 1.28 s between keyframes)
+    blueprint_stride: int | None = None  # frames between blueprint frames; default the window hop, so that
+    #                                      every split point (a multiple of the hop) has a blueprint frame
+    keyframe_search: int = 1  # candidates: the split's blueprint frame and this many each side
+    sharpness_weight: float = 0.05
+    motion_weight: float = 0.05
+    storyline: bool = True  # shot boundaries as split points, shot prompts per sub-clip
+    colour_match: bool = True
+    transitions: bool = True
+    transition_context: int = 2  # known frames at each end of a transition window
+    workers: int = 1  # sub-clips generated in parallel processes
+    subclip_threads: int = 1  # torch threads per sub-clip, the same serial or parallel (bit-identical results)
+
+
+@dataclasses.dataclass
+class Shot:
+    start: int  # first frame
+    prompt: str
+    negative: str = ""
+
+
+def shots_from_storyline(storyline, n_frames: int, prompt: str) -> list[Shot]:
+    """The director's shots as frame spans (kling.director.schema.Storyline or its dict); none: one shot."""
+    if storyline is None:
+        return [Shot(0, prompt)]
+    data = storyline if isinstance(storyline, dict) else storyline.model_dump()
+    negatives = {n["shot"]: n["negatives"] for n in ((data.get("negatives") or {}).get("shots") or [])}
+    glob = list((data.get("negatives") or {}).get("global_negatives") or [])
+    shots = []
+    for i, s in enumerate(data["shots"]):
+        start = min(n_frames - 1, int(round(float(s["t_start"]) * FPS)))
+        text = ", ".join(x for x in (data.get("global_prompt", ""), s.get("prompt", "")) if x) or prompt
+        shots.append(Shot(start, text, ", ".join(glob + list(negatives.get(i, [])))))
+    shots[0].start = 0
+    return shots
+
+
+def split_points(n_frames: int, hop: int, windows: int, shot_starts: list[int]) -> list[int]:
+    """Frames where keyframes go: every `windows` x `hop` frames and at each shot start, all on multiples of
+    the hop (so sub-clips are whole windows), at least one window apart, 0 first."""
+    every = hop * windows
+    points = set(range(0, n_frames - hop, every)) | {int(round(s / hop)) * hop for s in shot_starts}
+    out = []
+    for p in sorted(points):
+        if p == 0 or (p - out[-1] >= hop and n_frames - 1 - p >= hop):
+            out.append(p)
+    return out
+
+
+class KeyframeScorer:
+    """Identity (dlib descriptor cosine to the reference), sharpness and motion of candidate frames."""
+
+    def __init__(self, reference_image: np.ndarray, window: np.ndarray, detector):
+        from kling.perception.faces.embed import DlibFaceEncoder
+
+        if detector is None:
+            from kling.perception.faces.detect import load_detector
+
+            detector = load_detector("auto")
+        self.image, self.window, self.detector = reference_image, window, detector
+        self.encoder = DlibFaceEncoder()
+        self.ref = self.encoder.embed_largest(reference_image, detector)
+
+    @staticmethod
+    def sharpness(face: np.ndarray) -> float:
+        return float(cv2.Laplacian(cv2.cvtColor(face, cv2.COLOR_RGB2GRAY), cv2.CV_64F).var())
+
+    def identity(self, face: np.ndarray) -> float | None:
+        from kling.perception.faces.embed import cosine_similarity
+
+        desc = self.encoder.embed_largest(paste(self.image, face, self.window), self.detector)
+        return None if desc is None or self.ref is None else cosine_similarity(desc, self.ref)
+
+    def score(self, face: np.ndarray, neighbours: list[np.ndarray], reference_face: np.ndarray,
+              config: CascadeConfig) -> dict:
+        ident = self.identity(face)
+        sharp = np.log((self.sharpness(face) + 1.0) / (self.sharpness(reference_face) + 1.0))
+        motion = float(np.mean([np.abs(face.astype(np.float32) - n).mean() / 255.0 for n in neighbours])) if neighbours else 0.0
+        total = None if ident is None else ident + config.sharpness_weight * sharp + config.motion_weight * motion
+        return {"identity": ident, "sharpness": float(sharp), "motion": motion, "score": total}
+
+
+def choose_keyframes(blueprint: np.ndarray, stride: int, points: list[int], scorer: KeyframeScorer, first_face: np.ndarray,
+                     config: CascadeConfig, hop: int, n_frames: int) -> list[dict]:
+    """Per split point, the best-scoring blueprint frame within `keyframe_search` blueprint frames of it (kept
+    a window clear of its neighbours); the split moves to the chosen frame. Frame 0 is the given first frame."""
+    chosen = [{"frame": 0, "blueprint_index": 0, "face": first_face, "scores": None, "reason": "the first frame"}]
+    for k, p in enumerate(points[1:], start=1):
+        lo = chosen[-1]["frame"] + hop
+        hi = (points[k + 1] if k + 1 < len(points) else n_frames - 1) - hop
+        cands = [p + j * stride for j in range(-config.keyframe_search, config.keyframe_search + 1)]
+        cands = [c for c in cands if lo <= c <= hi and c % hop == 0 and c // stride < len(blueprint)] or [p]
+        best = None
+        for c in cands:
+            i = c // stride
+            nb = [blueprint[j] for j in (i - 1, i + 1) if 0 <= j < len(blueprint)]
+            s = scorer.score(blueprint[i], nb, first_face, config)
+            if s["score"] is not None and (best is None or s["score"] > best["scores"]["score"]):
+                best = {"frame": c, "blueprint_index": i, "face": blueprint[i], "scores": s, "reason": "best score"}
+        if best is None:  # no candidate shows a face: keep the split, say why
+            i = p // stride
+            best = {"frame": p, "blueprint_index": i, "face": blueprint[i], "scores": None,
+                    "reason": "no face in any candidate"}
+        chosen.append(best)
+    return chosen
+
+
+def colour_match(faces: np.ndarray, targets: list[np.ndarray]) -> np.ndarray:
+    """Per-channel affine matching the clip's mean and spread to those of the target frames (its keyframes)."""
+    src = faces.reshape(-1, 3).astype(np.float64)
+    tgt = np.concatenate([t.reshape(-1, 3) for t in targets]).astype(np.float64)
+    gain = (tgt.std(0) + 1e-6) / (src.std(0) + 1e-6)
+    out = (faces.astype(np.float64) - src.mean(0)) * np.clip(gain, 0.5, 2.0) + tgt.mean(0)
+    return out.round().clip(0, 255).astype(np.uint8)
+
+
+def subclip_seed(seed: int, index: int) -> int:
+    return (int(seed) * 1_000_003 + 7919 * (index + 1)) % (2**63)
+
+
+# -- sub-clips, serial or in worker processes ----------------------------------------------------------------
+_WORKER: dict = {}
+
+
+def _init_worker(checkpoint_folder: str, threads: int) -> None:
+    torch.set_num_threads(threads)
+    _WORKER["pipe"] = AvatarPipeline(load_checkpoint(checkpoint_folder))
+
+
+def _subclip(pipe: AvatarPipeline, job: dict) -> np.ndarray:
+    cond: Conditions = job["cond"]
+    gen = torch.Generator().manual_seed(job["seed"])
+    faces = pipe.windows(cond, np.arange(job["start"], job["end"] + 1), job["first"], job["last"], gen, job["config"])
+    np.save(job["path"], faces)
+    return job["path"]
+
+
+def _subclip_in_worker(job: dict) -> str:
+    with torch.no_grad():
+        return _subclip(_WORKER["pipe"], job)
+
+
+def subclip_pool(checkpoint_folder: str | Path, cascade: CascadeConfig) -> ProcessPoolExecutor | None:
+    """Worker processes with the checkpoint loaded, for the sub-clips of one or many videos (None: serial)."""
+    if cascade.workers <= 1:
+        return None
+    return ProcessPoolExecutor(cascade.workers, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker,
+                               initargs=(str(checkpoint_folder), cascade.subclip_threads))
+
+
+class _Threads:
+    def __init__(self, n: int):
+        self.n, self.before = n, torch.get_num_threads()
+
+    def __enter__(self):
+        torch.set_num_threads(self.n)
+
+    def __exit__(self, *exc):
+        torch.set_num_threads(self.before)
+
+
+def generate_cascade(pipe: AvatarPipeline, image: np.ndarray, audio: np.ndarray, out: str | Path, stage_dir: str | Path,
+                     prompt: str = "", storyline=None, config: GenerateConfig = GenerateConfig(),
+                     cascade: CascadeConfig = CascadeConfig(),
+                     progress: Callable[[str, str], None] | None = None, pool: ProcessPoolExecutor | None = None) -> dict:
+    """Write `out` (mp4 with the audio) for a reference image and 16 kHz mono audio; returns the stages' record
+    (also written to stage_dir/stages.json). `pool`: workers from `subclip_pool` kept across videos (else
+    this call starts its own when cascade.workers > 1)."""
+    pipe.check(config)
+    say = progress or (lambda stage, msg: None)
+    stage_dir = Path(stage_dir)
+    for sub in ("keyframes", "subclips"):
+        (stage_dir / sub).mkdir(parents=True, exist_ok=True)
+    times: dict[str, float] = {}
+    length = pipe.window_length(config)
+    hop = length - 1
+    stride = cascade.blueprint_stride or hop
+
+    # 1. storyline: shots as frame spans
+    t = time.perf_counter()
+    n_frames = max(1, int(round(len(audio) * FPS / SAMPLE_RATE)))
+    shots = shots_from_storyline(storyline if cascade.storyline else None, n_frames, prompt)
+    blue_pos = np.arange(0, n_frames, stride)
+    cond = pipe.prepare(image, audio, prompt, config,
+                        token_frames=int(blue_pos[-1]) + (length + 1) * stride + 1)
+    times["storyline_and_conditions"] = time.perf_counter() - t
+    say("storyline", f"{len(shots)} shot(s), {n_frames} frames")
+
+    # 2. blueprint at 1/stride the frame rate
+    t = time.perf_counter()
+    blueprint = pipe.windows(cond, blue_pos, cond.reference, None, torch.Generator().manual_seed(config.seed), config)
+    write_video(stage_dir / "blueprint.mp4", blueprint, fps=FPS / stride, sample_rate=None)
+    times["blueprint"] = time.perf_counter() - t
+    say("blueprint", f"{len(blueprint)} frames at {FPS / stride:g} fps")
+
+    # 3. keyframes at the split points
+    t = time.perf_counter()
+    points = split_points(n_frames, hop, cascade.subclip_windows, [s.start for s in shots])
+    scorer = KeyframeScorer(image, cond.window, pipe.detector)
+    keys = choose_keyframes(blueprint, stride, points, scorer, cond.reference, cascade, hop, n_frames)
+    for k in keys:
+        cv2.imwrite(str(stage_dir / "keyframes" / f"key_{k['frame']:06d}.png"), cv2.cvtColor(k["face"], cv2.COLOR_RGB2BGR))
+    times["keyframes"] = time.perf_counter() - t
+    say("keyframes", f"{len(keys)} keyframes at frames {[k['frame'] for k in keys]}")
+
+    # 4. sub-clips between keyframes, each under its shot's prompt
+    t = time.perf_counter()
+    bounds = [k["frame"] for k in keys] + [n_frames - 1]
+    jobs, conds = [], {}
+    for i, (a, b) in enumerate(zip(bounds[:-1], bounds[1:])):
+        shot = max((s for s in shots if s.start <= (a + b) // 2), key=lambda s: s.start)
+        key = (shot.prompt, shot.negative)
+        if key not in conds:
+            conds[key] = pipe.with_prompt(cond, *key)
+        last = keys[i + 1]["face"] if i + 1 < len(keys) else None
+        jobs.append({"cond": conds[key], "start": a, "end": b, "first": keys[i]["face"],
+                     "last": last, "seed": subclip_seed(config.seed, i), "config": config, "prompt": shot.prompt,
+                     "path": str(stage_dir / "subclips" / f"sub_{i:04d}.npy")})
+    own = pool is None and cascade.workers > 1
+    pool = subclip_pool(pipe.ckpt.folder, cascade) if own else pool
+    if pool is not None:
+        try:
+            list(pool.map(_subclip_in_worker, jobs))
+        finally:
+            if own:
+                pool.shutdown()
+    else:
+        with _Threads(cascade.subclip_threads), torch.no_grad():
+            for job in jobs:
+                _subclip(pipe, job)
+    times["subclips"] = time.perf_counter() - t
+    say("subclips", f"{len(jobs)} sub-clips ({cascade.workers} worker(s))")
+
+    # 5. colour match, assembled into one memory-mapped array of faces (memory stays flat with duration)
+    t = time.perf_counter()
+    side = pipe.size.size
+    faces = np.lib.format.open_memmap(stage_dir / "faces.npy", mode="w+", dtype=np.uint8, shape=(n_frames, side, side, 3))
+    for i, job in enumerate(jobs):
+        clip = np.load(job["path"])[: job["end"] - job["start"] + 1]
+        if cascade.colour_match:
+            targets = [keys[i]["face"]] + ([keys[i + 1]["face"]] if i + 1 < len(keys) else [])
+            clip = np.concatenate([clip[:1], colour_match(clip[1:], targets)])
+        stop = min(n_frames, job["start"] + len(clip))
+        faces[job["start"]: stop] = clip[: stop - job["start"]]
+        write_video(stage_dir / "subclips" / f"sub_{i:04d}.mp4", clip, fps=FPS, sample_rate=None)
+        Path(job["path"]).unlink()  # faces.npy holds it losslessly now
+    times["colour_match"] = time.perf_counter() - t
+
+    # 6. transitions: one window around each join, both neighbours as context
+    t = time.perf_counter()
+    joins = bounds[1:-1] if cascade.transitions else []
+    ctx_k = cascade.transition_context
+    for j, p in enumerate(joins):
+        s = min(max(0, p - length // 2), n_frames - length)
+        if s < 0:
+            continue
+        known = known_frames(f"context:{ctx_k}", length)
+        video = np.array(faces[s: s + length])
+        gen = torch.Generator().manual_seed(subclip_seed(config.seed, 100_000 + j))
+        with torch.no_grad():
+            new = pipe.window(cond, np.where(known.numpy()[:, None, None, None], video, 0).astype(np.uint8), known,
+                              np.arange(s, s + length), gen, config)
+        faces[s + ctx_k: s + length - ctx_k] = new[ctx_k: length - ctx_k]
+    times["transitions"] = time.perf_counter() - t
+    say("transitions", f"{len(joins)} join(s) regenerated")
+
+    # 7. stitch: paste into the reference image, streamed to the mp4 with the audio
+    t = time.perf_counter()
+    faces.flush()
+    with VideoWriter(out, fps=FPS, sample_rate=SAMPLE_RATE) as writer:
+        for f in faces:
+            writer.write(paste(image, f, cond.window))
+        writer.write_audio(audio[: int(round(n_frames * SAMPLE_RATE / FPS))])
+    times["stitch"] = time.perf_counter() - t
+    say("stitch", f"{out}")
+
+    record = {
+        "frames": n_frames, "window": [float(x) for x in cond.window], "blueprint_stride": stride,
+        "shots": [dataclasses.asdict(s) for s in shots],
+        "keyframes": [{k: v for k, v in key.items() if k != "face"} for key in keys],
+        "subclips": [{"start": j["start"], "end": j["end"], "seed": j["seed"], "last_known": j["last"] is not None,
+                      "prompt": j["prompt"]}
+                     for j in jobs],
+        "transitions": [int(p) for p in joins], "cascade_config": dataclasses.asdict(cascade),
+        "stage_seconds": {k: round(v, 3) for k, v in times.items()}, "stage_dir": str(stage_dir),
+    }
+    atomic_write_json(stage_dir / "stages.json", record)
+    return record

@@ -1,0 +1,164 @@
+"""The spatio-temporal cascade: every stage kept, sub-clips anchored on keyframes, parallel = serial bit for
+bit, transitions touch only the joins, the storyline's shots split and prompt the sub-clips."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from kling.generate.avatar_pipeline import AvatarPipeline, GenerateConfig, load_checkpoint
+from kling.generate.cascade import CascadeConfig, choose_keyframes, colour_match, split_points
+from kling.generate.clip import generate_clip
+from kling.io.decode import read_frames
+from kling.io.probe import probe
+from tests.support.avatar import generation_inputs
+
+torch.set_num_threads(1)
+FAST = GenerateConfig(steps=1, seed=3, anchor="reference")
+SHORT = CascadeConfig(subclip_windows=2)  # tiny: a keyframe every 16 frames
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory):
+    root, ckpt, image, wav = generation_inputs(tmp_path_factory.mktemp("cascade"), seconds=2.0)
+    return root, AvatarPipeline(load_checkpoint(root / "run")), image, wav
+
+
+def run(inputs, name, cascade=SHORT, storyline=None, prompt="a woman talks"):
+    root, pipe, image, wav = inputs
+    meta = generate_clip(pipe, image, wav, root / f"{name}.mp4", prompt=prompt, config=FAST, cascade=cascade,
+                         storyline=storyline)
+    return meta, np.load(root / f"{name}.stages" / "faces.npy"), root / f"{name}.stages"
+
+
+def test_split_points_fall_on_whole_windows_and_shot_starts():
+    assert split_points(50, 8, 2, []) == [0, 16, 32]
+    assert split_points(50, 8, 2, [0, 25]) == [0, 16, 24, 32]  # the shot at frame 25 -> 24 (a whole window)
+    assert split_points(50, 8, 4, [0, 27, 29]) == [0, 24, 32]  # two starts rounding to one point: once
+    assert split_points(12, 8, 1, []) == [0]  # no room for a second sub-clip
+
+
+def test_every_stage_is_kept_and_the_video_has_the_audio_length(inputs):
+    meta, faces, stages = run(inputs, "plain", cascade=CascadeConfig(subclip_windows=2, transitions=False))
+    record = meta["cascade"]
+    assert meta["frames"] == 50 and read_frames(meta["output"]).shape == (50, 200, 300, 3)
+    assert probe(meta["output"]).has_audio
+    keys = [k["frame"] for k in record["keyframes"]]
+    assert keys[0] == 0 and all(k % 8 == 0 for k in keys) and len(keys) == 3
+    assert [s["start"] for s in record["subclips"]] == keys and record["subclips"][-1]["end"] == 49
+    assert not record["subclips"][-1]["last_known"] and all(s["last_known"] for s in record["subclips"][:-1])
+    assert len(read_frames(stages / "blueprint.mp4", fps=25 / 8)) == len(range(0, 50, 8))  # 1 frame in 8
+    assert sorted(p.name for p in (stages / "keyframes").glob("*.png")) == [f"key_{k:06d}.png" for k in keys]
+    assert len(list((stages / "subclips").glob("*.mp4"))) == len(keys)
+    assert json.loads((stages / "stages.json").read_text())["keyframes"] == record["keyframes"]
+    assert set(record["stage_seconds"]) >= {"blueprint", "keyframes", "subclips", "transitions", "stitch"}
+    # each sub-clip starts on its keyframe, given, not regenerated (no transitions to touch it here)
+    key = cv2.cvtColor(cv2.imread(str(stages / "keyframes" / f"key_{keys[1]:06d}.png")), cv2.COLOR_BGR2RGB)
+    assert np.array_equal(faces[keys[1]], key)
+
+
+def test_parallel_subclips_give_the_serial_video_bit_for_bit(inputs):
+    _, serial, _ = run(inputs, "serial")
+    meta, parallel, _ = run(inputs, "parallel", cascade=CascadeConfig(subclip_windows=2, workers=2))
+    assert np.array_equal(serial, parallel)
+    assert (inputs[0] / "serial.mp4").read_bytes() == (inputs[0] / "parallel.mp4").read_bytes()
+
+
+def test_transitions_regenerate_only_the_frames_around_each_join(inputs):
+    meta, with_t, _ = run(inputs, "with_transitions")
+    _, without, _ = run(inputs, "without_transitions", cascade=CascadeConfig(subclip_windows=2, transitions=False))
+    joins = meta["cascade"]["transitions"]
+    assert joins == [k["frame"] for k in meta["cascade"]["keyframes"]][1:]
+    near = np.zeros(50, bool)
+    for p in joins:  # a 9-frame window centred on the join, 2 context frames kept at each end
+        near[p - 4 + 2: p + 5 - 2] = True
+    changed = np.abs(with_t.astype(int) - without).reshape(50, -1).max(1) > 0
+    assert changed[near].any() and not changed[~near].any()
+
+
+def test_storyline_shots_become_split_points_and_prompt_their_subclips(inputs):
+    storyline = {"global_prompt": "a woman", "duration_s": 2.0, "negatives": None, "shots": [
+        {"t_start": 0.0, "t_end": 1.0, "prompt": "she smiles"}, {"t_start": 1.0, "t_end": 2.0, "prompt": "she frowns"}]}
+    meta, faces, _ = run(inputs, "shots", storyline=storyline)
+    _, plain, _ = run(inputs, "no_shots", cascade=CascadeConfig(subclip_windows=2, storyline=False))
+    subs = meta["cascade"]["subclips"]
+    assert 24 in [s["start"] for s in subs]  # the shot boundary at 1.0 s = frame 25 -> 24
+    assert [s["prompt"] for s in subs] == ["a woman, she smiles"] * 2 + ["a woman, she frowns"] * 2
+    assert not np.array_equal(faces, plain)
+
+
+class StubScorer:
+    """Faces marked by their mean value: identity = value / 255, no face below 10."""
+
+    def score(self, face, neighbours, reference_face, config):
+        v = float(face.mean())
+        return {"identity": v / 255, "sharpness": 0.0, "motion": 0.0, "score": v / 255 if v >= 10 else None}
+
+
+def test_keyframes_are_the_best_scoring_candidates_with_a_face():
+    blueprint = np.zeros((7, 4, 4, 3), np.uint8)
+    blueprint[[1, 2, 3, 4, 5]] = np.array([50, 200, 100, 60, 8])[:, None, None, None]  # frames 8..40
+    keys = choose_keyframes(blueprint, 8, [0, 16, 40], StubScorer(), blueprint[0], CascadeConfig(), 8, 56)
+    assert [k["frame"] for k in keys] == [0, 16, 32]  # 16: best of 8/16/24; 40: 32 has a face, 40 none, 48 past the end
+    assert keys[2]["reason"] == "best score"
+    keys = choose_keyframes(blueprint, 8, [0, 40], StubScorer(), blueprint[0],
+                            CascadeConfig(keyframe_search=0), 8, 56)
+    assert keys[1]["frame"] == 40 and keys[1]["reason"] == "no face in any candidate"
+
+
+def test_colour_match_moves_mean_and_spread_to_the_keyframes():
+    rng = np.random.default_rng(0)
+    clip = rng.integers(0, 80, (5, 8, 8, 3)).astype(np.uint8)
+    target = rng.integers(100, 200, (8, 8, 3)).astype(np.uint8)
+    out = colour_match(clip, [target])
+    assert np.allclose(out.reshape(-1, 3).mean(0), target.reshape(-1, 3).mean(0), atol=1.0)
+    assert np.allclose(out.reshape(-1, 3).std(0), target.reshape(-1, 3).std(0), rtol=0.05)
+
+
+def test_cli_generates_through_the_cascade_with_progress_per_stage(inputs):
+    from typer.testing import CliRunner
+
+    from kling.cli import _register_all, app
+
+    root, _, image, wav = inputs
+    _register_all()
+    story = root / "story.json"
+    story.write_text(json.dumps({"storyline": {"global_prompt": "a woman", "duration_s": 2.0, "shots": [
+        {"t_start": 0.0, "t_end": 2.0, "prompt": "she talks"}]}}))
+    res = CliRunner().invoke(app, ["generate", "--image", str(image), "--audio", str(wav), "--out", str(root / "cli.mp4"),
+                                   "--checkpoint", str(root / "run"), "--steps", "1", "--cascade", "on",
+                                   "--storyline", str(story)])
+    assert res.exit_code == 0, res.output
+    for stage in ("[storyline]", "[blueprint]", "[keyframes]", "[subclips]", "[transitions]", "[stitch]"):
+        assert stage in res.output
+    meta = json.loads((root / "cli.json").read_text())
+    assert meta["cascade"]["subclips"][0]["prompt"] == "a woman, she talks" and (root / "cli.stages" / "stages.json").is_file()
+    res = CliRunner().invoke(app, ["generate", "--image", str(image), "--audio", str(wav), "--out", str(root / "x.mp4"),
+                                   "--checkpoint", str(root / "run"), "--cascade", "sometimes"])
+    assert res.exit_code == 2 and "auto, on or off" in res.output
+
+
+def test_a_cascade_system_follows_each_case_storyline_and_regenerates_when_it_changes(inputs):
+    from types import SimpleNamespace
+
+    from kling.generate.system import SystemConfig, generate_cases
+
+    root, _, image, wav = inputs
+    cases = [SimpleNamespace(id="talk", reference=[image], audio=wav, instruction="a woman talks")]
+    system = SystemConfig.from_profile({"steps": 1, "anchor": "reference", "cascade": {"subclip_windows": 2}})
+    assert system.cascade == CascadeConfig(subclip_windows=2) and system.generate.steps == 1
+    story = {"global_prompt": "a woman", "duration_s": 2.0, "shots": [{"t_start": 0.0, "t_end": 2.0, "prompt": "she talks"}]}
+    first = generate_cases(root / "run", cases, root / "sys", system, storylines={"talk": story})
+    assert first["talk"]["cascade"]["subclips"][0]["prompt"] == "a woman, she talks"
+    assert generate_cases(root / "run", cases, root / "sys", system, storylines={"talk": story})["talk"]["reused"]
+    story["shots"][0]["prompt"] = "she sings"
+    again = generate_cases(root / "run", cases, root / "sys", system, storylines={"talk": story})
+    assert not again["talk"].get("reused") and again["talk"]["cascade"]["subclips"][0]["prompt"] == "a woman, she sings"
+    # a system that ignores storylines is not regenerated when they change
+    plain = SystemConfig.from_profile({"steps": 1, "cascade": {"subclip_windows": 2}, "storyline": False})
+    generate_cases(root / "run", cases, root / "plain", plain, storylines={"talk": story})
+    assert generate_cases(root / "run", cases, root / "plain", plain, storylines={})["talk"]["reused"]
