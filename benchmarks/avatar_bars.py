@@ -1,12 +1,12 @@
 """The avatar model's bars (issue 14), measured with the project's own evaluation on the demo's held-out cases.
 
 Reads a finished `make demo` ($KLING_HOME, default ./.kling): the leaderboard's aggregates of the generated
-system (default avatar.tiny) and the controls, then generates the same cases with the same model at
+system (default cascade.tiny) and the controls, then generates the same cases with the same model at
 initialisation (kling.train.avatar.initial_checkpoint: the same seed and VAE, step 0) and scores both with
 eval.fidelity.fidelity_rows (PSNR and SSIM pixels-v3, LMD lmd-v2, as the suite does). Prints each bar with
 its figures and whether it holds; no pass/fail exit code (a report, not a test).
 
-    KLING_HOME=.kling python benchmarks/avatar_bars.py [--system avatar.tiny] [--out bars.json]
+    KLING_HOME=.kling python benchmarks/avatar_bars.py [--system cascade.tiny] [--out bars.json]
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ def _case_values(store: Path, system: str, metric: str, backbone: str) -> list[f
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--system", default="avatar.tiny")
+    ap.add_argument("--system", default="cascade.tiny")
     ap.add_argument("--benchmark", default="demo")
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
