@@ -10,6 +10,7 @@ import typer
 
 CASCADE_FROM_S = 10.0  # longer audio is planned as a whole (the cascade) rather than window after window
 
+
 def register(app: typer.Typer) -> None:
     @app.command("generate")
     def generate(
