@@ -30,13 +30,14 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Callable
 
-import cv2
 import multiprocessing
+
+import cv2
 import numpy as np
 import torch
 
 from kling.atomic import atomic_write_json
-from kling.clock import FPS, SAMPLE_RATE
+from kling.clock import FPS, SAMPLE_RATE, SAMPLES_PER_FRAME
 from kling.generate.avatar_pipeline import AvatarPipeline, Conditions, GenerateConfig, load_checkpoint
 from kling.io.encode import VideoWriter, write_video
 from kling.models.conditioning import known_frames
@@ -51,7 +52,6 @@ class CascadeConfig:
     keyframe_search: int = 1  # candidates: the split's blueprint frame and this many each side
     sharpness_weight: float = 0.05
     motion_weight: float = 0.05
-    storyline: bool = True  # shot boundaries as split points, shot prompts per sub-clip
     colour_match: bool = True
     transitions: bool = True
     transition_context: int = 2  # known frames at each end of a transition window
@@ -225,8 +225,8 @@ def generate_cascade(pipe: AvatarPipeline, image: np.ndarray, audio: np.ndarray,
 
     # 1. storyline: shots as frame spans
     t = time.perf_counter()
-    n_frames = max(1, int(round(len(audio) * FPS / SAMPLE_RATE)))
-    shots = shots_from_storyline(storyline if cascade.storyline else None, n_frames, prompt)
+    n_frames = max(1, int(round(len(audio) / SAMPLES_PER_FRAME)))  # as AvatarPipeline.prepare counts them
+    shots = shots_from_storyline(storyline, n_frames, prompt)
     blue_pos = np.arange(0, n_frames, stride)
     cond = pipe.prepare(image, audio, prompt, config,
                         token_frames=int(blue_pos[-1]) + (length + 1) * stride + 1)
@@ -317,7 +317,7 @@ def generate_cascade(pipe: AvatarPipeline, image: np.ndarray, audio: np.ndarray,
     with VideoWriter(out, fps=FPS, sample_rate=SAMPLE_RATE) as writer:
         for f in faces:
             writer.write(paste(image, f, cond.window))
-        writer.write_audio(audio[: int(round(n_frames * SAMPLE_RATE / FPS))])
+        writer.write_audio(audio[: n_frames * SAMPLES_PER_FRAME])
     times["stitch"] = time.perf_counter() - t
     say("stitch", f"{out}")
 

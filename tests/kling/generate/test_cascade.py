@@ -84,7 +84,7 @@ def test_storyline_shots_become_split_points_and_prompt_their_subclips(inputs):
     storyline = {"global_prompt": "a woman", "duration_s": 2.0, "negatives": None, "shots": [
         {"t_start": 0.0, "t_end": 1.0, "prompt": "she smiles"}, {"t_start": 1.0, "t_end": 2.0, "prompt": "she frowns"}]}
     meta, faces, _ = run(inputs, "shots", storyline=storyline)
-    _, plain, _ = run(inputs, "no_shots", cascade=CascadeConfig(subclip_windows=2, storyline=False))
+    _, plain, _ = run(inputs, "no_shots")  # no storyline: one shot under the prompt
     subs = meta["cascade"]["subclips"]
     assert 24 in [s["start"] for s in subs]  # the shot boundary at 1.0 s = frame 25 -> 24
     assert [s["prompt"] for s in subs] == ["a woman, she smiles"] * 2 + ["a woman, she frowns"] * 2
