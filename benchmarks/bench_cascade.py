@@ -7,7 +7,8 @@
    their peak resident set (ru_maxrss) and time, as ratios: memory within 10 % and time linear in the duration.
 
 The model is the trained demo checkpoint when one exists under $KLING_HOME (else a tiny model at
-initialisation: the work per frame is the same; keyframe scoring then finds no faces). Input: a demo-corpus
+initialisation: the work per frame is the same; keyframe scoring then finds no faces); the super-resolution
+stage runs when a trained network is there too (--no-super-resolution: without it). Input: a demo-corpus
 reference frame and its speech looped to the duration.
 
     python benchmarks/bench_cascade.py [--part stages|memory|all] [--seconds 30] [--workers 2] [--short 30]
@@ -52,6 +53,18 @@ def _pipeline(root: Path):
     return AvatarPipeline(load_checkpoint(root / "run")), "initialisation"
 
 
+def _upscaler(args):
+    from kling.models.super_resolution import load_super_resolution
+    from kling.paths import Layout
+
+    if args.no_super_resolution:
+        return None
+    try:
+        return load_super_resolution(Layout.default().training("super_resolution"))
+    except FileNotFoundError:
+        return None
+
+
 def stages(args) -> dict:
     import torch
 
@@ -64,7 +77,8 @@ def stages(args) -> dict:
         pipe, weights = _pipeline(tmp)
         image, audio = _inputs(args.seconds)
         config = GenerateConfig(steps=args.steps, anchor="reference")
-        out = {"seconds_of_video": args.seconds, "weights": weights, "steps": args.steps}
+        upscaler = _upscaler(args)
+        out = {"seconds_of_video": args.seconds, "weights": weights, "steps": args.steps, "super_resolution": upscaler is not None}
         t = time.perf_counter()
         pipe(image, audio, config=GenerateConfig(steps=args.steps, anchor="previous"))
         chunked = time.perf_counter() - t
@@ -72,8 +86,9 @@ def stages(args) -> dict:
         faces = {}
         for workers in (1, args.workers):
             t = time.perf_counter()
-            rec = generate_cascade(pipe, image, audio, tmp / f"w{workers}.mp4", tmp / f"w{workers}",
-                                   config=config, cascade=CascadeConfig(workers=workers))
+            rec = generate_cascade(pipe, image, audio, tmp / f"w{workers}.mp4", tmp / f"w{workers}", config=config,
+                                   cascade=CascadeConfig(workers=workers, super_resolution=upscaler is not None),
+                                   upscaler=upscaler)
             total = time.perf_counter() - t
             faces[workers] = np.load(tmp / f"w{workers}" / "faces.npy")
             out[f"cascade_workers_{workers}"] = {
@@ -87,10 +102,10 @@ def stages(args) -> dict:
         return out
 
 
-def _one(seconds: float, steps: int, workers: int, threads: int) -> dict:
+def _one(seconds: float, args) -> dict:
     """Run in a fresh process: generate `seconds` through the cascade; its own peak memory and time."""
-    cmd = [sys.executable, __file__, "--part", "one", "--seconds", str(seconds), "--steps", str(steps),
-           "--workers", str(workers), "--threads", str(threads)]
+    cmd = [sys.executable, __file__, "--part", "one", "--seconds", str(seconds), "--steps", str(args.steps),
+           "--workers", str(args.workers), "--threads", str(args.threads)] + (["--no-super-resolution"] if args.no_super_resolution else [])
     res = subprocess.run(cmd, capture_output=True, text=True, check=True)
     return json.loads(res.stdout.strip().splitlines()[-1])
 
@@ -105,10 +120,12 @@ def one(args) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         pipe, _ = _pipeline(Path(tmp))
         image, audio = _inputs(args.seconds)
+        upscaler = _upscaler(args)
         loaded = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
         t = time.perf_counter()
         generate_cascade(pipe, image, audio, Path(tmp) / "v.mp4", Path(tmp) / "v", config=GenerateConfig(steps=args.steps,
-                         anchor="reference"), cascade=CascadeConfig(workers=args.workers))
+                         anchor="reference"), cascade=CascadeConfig(workers=args.workers,
+                                                                    super_resolution=upscaler is not None), upscaler=upscaler)
         seconds = time.perf_counter() - t
     # workers are other processes: their peak is reported apart (RUSAGE_CHILDREN: the largest child's)
     print(json.dumps({"seconds": seconds, "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
@@ -117,7 +134,7 @@ def one(args) -> None:
 
 
 def memory(args) -> dict:
-    short, long = _one(args.short, args.steps, args.workers, args.threads), _one(args.long, args.steps, args.workers, args.threads)
+    short, long = _one(args.short, args), _one(args.long, args)
     return {"short_s": args.short, "long_s": args.long, "short": short, "long": long,
             "peak_ratio": round(long["peak_mb"] / short["peak_mb"], 4),
             "worker_peak_ratio": round(long["worker_peak_mb"] / max(short["worker_peak_mb"], 1e-9), 4),
@@ -134,6 +151,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--out", type=Path)
+    ap.add_argument("--no-super-resolution", action="store_true", help="leave the super-resolution stage out")
     args = ap.parse_args()
     if args.part == "one":
         return one(args)

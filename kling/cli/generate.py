@@ -1,5 +1,5 @@
 """`kling generate`: a talking video from a reference image and an audio file; long audio goes through the
-spatio-temporal cascade (blueprint, keyframes, sub-clips, transitions), with progress per stage."""
+spatio-temporal cascade (blueprint, keyframes, sub-clips, transitions, super-resolution), with progress per stage."""
 
 from __future__ import annotations
 
@@ -31,6 +31,9 @@ def register(app: typer.Typer) -> None:
         storyline: Optional[Path] = typer.Option(None, "--storyline", exists=True, dir_okay=False,
                                                  help="the director's storyline JSON (`kling direct --out`): shots split and prompt the cascade"),
         workers: int = typer.Option(1, "--workers", help="cascade sub-clips generated in parallel processes"),
+        super_resolution: str = typer.Option("auto", "--super-resolution",
+                                             help="the cascade's super-resolution network: auto (the trained one under "
+                                                  "$KLING_HOME when there is one) | off | a checkpoint or run folder"),
     ):
         """Generate a clip with the avatar model; same seed, same machine => the same video."""
         import json
@@ -51,13 +54,26 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(2)
         use = cascade == "on" or (cascade == "auto" and not (first or last) and
                                   (probe(audio).audio_duration_s or 0.0) > CASCADE_FROM_S)
+        upscaler = None
+        if use and super_resolution != "off":
+            from kling.models.super_resolution import load_super_resolution
+
+            folder = Layout.default().training("super_resolution") if super_resolution == "auto" else Path(super_resolution)
+            try:
+                upscaler = load_super_resolution(folder)
+            except FileNotFoundError as exc:
+                if super_resolution != "auto":
+                    typer.echo(f"error: {exc}", err=True)
+                    raise typer.Exit(1)
+                typer.echo(f"[super-resolution] off: {exc}")
         story = None
         if storyline is not None:
             data = json.loads(storyline.read_text())
             story = data.get("storyline", data)  # `kling direct --out` writes it beside the dialogue
         try:
             meta = generate_clip(ckpt, image, audio, out, prompt=prompt, first=first, last=last, config=cfg, threads=threads or None,
-                                 cascade=CascadeConfig(workers=workers) if use else None, storyline=story,
+                                 cascade=CascadeConfig(workers=workers, super_resolution=upscaler is not None) if use else None,
+                                 storyline=story, upscaler=upscaler,
                                  progress=lambda stage, msg: typer.echo(f"[{stage}] {msg}"))
         except ValueError as exc:
             typer.echo(f"error: {exc}", err=True)

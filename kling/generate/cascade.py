@@ -14,11 +14,12 @@ anchors in parallel, instead of generating chunk after chunk (which drifts at ev
     5. colour match     each sub-clip's per-channel mean and spread matched to its keyframes'
     6. transitions      around each join, one window regenerated with `transition_context` frames of both
                         neighbours as context (mask context:K) and the join's audio
-    7. stitch           the faces pasted back into the reference image and streamed to the mp4 with the audio
+    7. super-resolution the stitched faces at `scale` x the model's side by a trained video network
+                        (kling.models.super_resolution), in chunks: memory flat in the duration
+    8. stitch           the faces pasted back into the reference image and streamed to the mp4 with the audio
 
-Super-resolution is not a stage yet: there is no trained super-resolution model (the faces are pasted at the
-model's resolution). Every stage's output is kept under `stage_dir`: blueprint.mp4, keyframes/*.png,
-subclips/*.mp4, faces.npy (the stitched faces, lossless) and stages.json.
+Every stage's output is kept under `stage_dir`: blueprint.mp4, keyframes/*.png, subclips/*.mp4, faces.npy (the
+stitched faces, lossless), faces_sr.npy (after super-resolution) and stages.json.
 """
 
 from __future__ import annotations
@@ -40,8 +41,10 @@ from kling.atomic import atomic_write_json
 from kling.clock import FPS, SAMPLE_RATE, SAMPLES_PER_FRAME
 from kling.generate.avatar_pipeline import AvatarPipeline, Conditions, GenerateConfig, load_checkpoint
 from kling.io.encode import VideoWriter, write_video
+from kling.io.frame_file import FrameFile
 from kling.models.conditioning import known_frames
 from kling.models.framing import paste
+from kling.models.super_resolution import SuperResolutionCheckpoint, upscale_frames
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,6 +60,7 @@ class CascadeConfig:
     transition_context: int = 2  # known frames at each end of a transition window
     workers: int = 1  # sub-clips generated in parallel processes
     subclip_threads: int = 1  # torch threads per sub-clip, the same serial or parallel (bit-identical results)
+    super_resolution: bool = False  # stage 7: needs a trained network (generate_cascade's `upscaler`)
 
 
 @dataclasses.dataclass
@@ -209,11 +213,16 @@ class _Threads:
 def generate_cascade(pipe: AvatarPipeline, image: np.ndarray, audio: np.ndarray, out: str | Path, stage_dir: str | Path,
                      prompt: str = "", storyline=None, config: GenerateConfig = GenerateConfig(),
                      cascade: CascadeConfig = CascadeConfig(),
-                     progress: Callable[[str, str], None] | None = None, pool: ProcessPoolExecutor | None = None) -> dict:
+                     progress: Callable[[str, str], None] | None = None, pool: ProcessPoolExecutor | None = None,
+                     upscaler: SuperResolutionCheckpoint | None = None) -> dict:
     """Write `out` (mp4 with the audio) for a reference image and 16 kHz mono audio; returns the stages' record
     (also written to stage_dir/stages.json). `pool`: workers from `subclip_pool` kept across videos (else
-    this call starts its own when cascade.workers > 1)."""
+    this call starts its own when cascade.workers > 1); `upscaler`: the network of stage 7, when
+    cascade.super_resolution."""
     pipe.check(config)
+    if cascade.super_resolution and upscaler is None:
+        raise ValueError("the cascade's super-resolution stage needs a trained network (the training/super_resolution "
+                         "asset; kling generate --super-resolution DIR)")
     say = progress or (lambda stage, msg: None)
     stage_dir = Path(stage_dir)
     for sub in ("keyframes", "subclips"):
@@ -278,10 +287,10 @@ def generate_cascade(pipe: AvatarPipeline, image: np.ndarray, audio: np.ndarray,
     times["subclips"] = time.perf_counter() - t
     say("subclips", f"{len(jobs)} sub-clips ({cascade.workers} worker(s))")
 
-    # 5. colour match, assembled into one memory-mapped array of faces (memory stays flat with duration)
+    # 5. colour match, assembled into one file of faces on disk (memory stays flat with duration)
     t = time.perf_counter()
     side = pipe.size.size
-    faces = np.lib.format.open_memmap(stage_dir / "faces.npy", mode="w+", dtype=np.uint8, shape=(n_frames, side, side, 3))
+    faces = FrameFile(stage_dir / "faces.npy", (n_frames, side, side, 3))
     for i, job in enumerate(jobs):
         clip = np.load(job["path"])[: job["end"] - job["start"] + 1]
         if cascade.colour_match:
@@ -302,7 +311,7 @@ def generate_cascade(pipe: AvatarPipeline, image: np.ndarray, audio: np.ndarray,
         if s < 0:
             continue
         known = known_frames(f"context:{ctx_k}", length)
-        video = np.array(faces[s: s + length])
+        video = faces[s: s + length]
         gen = torch.Generator().manual_seed(subclip_seed(config.seed, 100_000 + j))
         with torch.no_grad():
             new = pipe.window(cond, np.where(known.numpy()[:, None, None, None], video, 0).astype(np.uint8), known,
@@ -311,11 +320,18 @@ def generate_cascade(pipe: AvatarPipeline, image: np.ndarray, audio: np.ndarray,
     times["transitions"] = time.perf_counter() - t
     say("transitions", f"{len(joins)} join(s) regenerated")
 
-    # 7. stitch: paste into the reference image, streamed to the mp4 with the audio
+    # 7. super-resolution, chunk by chunk from one file of faces to another
     t = time.perf_counter()
-    faces.flush()
+    if cascade.super_resolution:
+        hi = side * upscaler.model.size.scale
+        faces = upscale_frames(upscaler.model, faces, FrameFile(stage_dir / "faces_sr.npy", (n_frames, hi, hi, 3)))
+        say("super-resolution", f"{side} -> {hi} px")
+    times["super_resolution"] = time.perf_counter() - t
+
+    # 8. stitch: paste into the reference image, streamed to the mp4 with the audio
+    t = time.perf_counter()
     with VideoWriter(out, fps=FPS, sample_rate=SAMPLE_RATE) as writer:
-        for f in faces:
+        for f in faces.chunks():
             writer.write(paste(image, f, cond.window))
         writer.write_audio(audio[: n_frames * SAMPLES_PER_FRAME])
     times["stitch"] = time.perf_counter() - t
@@ -329,6 +345,8 @@ def generate_cascade(pipe: AvatarPipeline, image: np.ndarray, audio: np.ndarray,
                       "prompt": j["prompt"]}
                      for j in jobs],
         "transitions": [int(p) for p in joins], "cascade_config": dataclasses.asdict(cascade),
+        "super_resolution": {"checkpoint": str(upscaler.folder), "sha256": upscaler.sha256, "side": int(faces.shape[1])}
+        if cascade.super_resolution else None,
         "stage_seconds": {k: round(v, 3) for k, v in times.items()}, "stage_dir": str(stage_dir),
     }
     atomic_write_json(stage_dir / "stages.json", record)

@@ -34,11 +34,12 @@ def sidecar(out: str | Path) -> Path:
 def generate_clip(checkpoint: str | Path | AvatarPipeline, image: str | Path, audio: str | Path, out: str | Path,
                   prompt: str = "", first: str | Path | None = None, last: str | Path | None = None,
                   config: GenerateConfig = GenerateConfig(), threads: int | None = None, extra: dict | None = None,
-                  cascade: CascadeConfig | None = None, storyline=None, progress=None, pool=None) -> dict:
+                  cascade: CascadeConfig | None = None, storyline=None, progress=None, pool=None, upscaler=None) -> dict:
     """Generate `out` (mp4, 25 fps, 16 kHz audio) for a reference image and any audio file PyAV reads (any
     rate and channel count: resampled to 16 kHz mono); `extra` joins the metadata. With `cascade`, through the
     spatio-temporal cascade (its stages kept in OUT.stages/; `storyline` optional; `pool` its sub-clip workers,
-    kling.generate.cascade.subclip_pool), else window after window.
+    kling.generate.cascade.subclip_pool; `upscaler` its super-resolution network,
+    kling.models.super_resolution.load_super_resolution), else window after window.
     Returns the metadata also written to OUT.json."""
     if threads:
         torch.set_num_threads(threads)
@@ -51,7 +52,8 @@ def generate_clip(checkpoint: str | Path | AvatarPipeline, image: str | Path, au
         if first or last:
             raise ValueError("--first / --last apply to a single clip, not to the cascade")
         record = generate_cascade(pipe, read_image(image), samples, out, Path(out).with_suffix(".stages"), prompt=prompt,
-                                  storyline=storyline, config=config, cascade=cascade, progress=progress, pool=pool)
+                                  storyline=storyline, config=config, cascade=cascade, progress=progress, pool=pool,
+                                  upscaler=upscaler)
         path, n = Path(out), record["frames"]
         info = {"checkpoint": str(pipe.ckpt.folder), "checkpoint_sha256": pipe.ckpt.sha256, "size": pipe.size.name,
                 "frames": n, "prompt": prompt, "config": dataclasses.asdict(config), "cascade": record}

@@ -15,6 +15,7 @@ from kling.generate.avatar_pipeline import AvatarPipeline, GenerateConfig, load_
 from kling.generate.cascade import CascadeConfig, subclip_pool
 from kling.generate.clip import generate_clip, sidecar
 from kling.hashing import config_hash, file_sha256
+from kling.models.super_resolution import load_super_resolution
 
 log = logging.getLogger(__name__)
 
@@ -38,13 +39,15 @@ class SystemConfig:
 
 
 def case_fingerprint(sha256: str, case, prompt: str, config: GenerateConfig, cascade: CascadeConfig | None = None,
-                     storyline: dict | None = None) -> str:
+                     storyline: dict | None = None, upscaler_sha256: str | None = None) -> str:
     """What a generated clip depends on: the checkpoint, the case's inputs (by content), prompt and configuration
-    (and, through the cascade, its configuration and the storyline)."""
+    (and, through the cascade, its configuration, the storyline and the super-resolution network)."""
     parts = {"checkpoint": sha256, "reference": file_sha256(case.reference[0]), "audio": file_sha256(case.audio),
              "prompt": prompt, "config": dataclasses.asdict(config)}
     if cascade is not None:
         parts |= {"cascade": dataclasses.asdict(cascade), "storyline": storyline}
+        if cascade.super_resolution:
+            parts["super_resolution"] = upscaler_sha256
     return config_hash(parts)
 
 
@@ -59,13 +62,19 @@ def _reusable(out: Path, fingerprint: str) -> dict | None:
 
 def generate_cases(checkpoint: str | Path, cases: Iterable, out_dir: str | Path, config: GenerateConfig | SystemConfig = GenerateConfig(),
                    use_instruction: bool = True, progress: Callable[[str, dict], None] | None = None,
-                   storylines: dict[str, dict] | None = None) -> dict[str, dict]:
+                   storylines: dict[str, dict] | None = None, super_resolution: str | Path | None = None) -> dict[str, dict]:
     """Generate every case into `out_dir`; a clip whose checkpoint, inputs, prompt and configuration are
     unchanged is kept (a re-run generates nothing). A case whose reference has no face, or whose audio
     cannot be read, is recorded with its reason and skipped (the evaluation reports it missing).
-    `storylines`: case id -> storyline, for a cascade system that follows them."""
+    `storylines`: case id -> storyline, for a cascade system that follows them; `super_resolution`: the trained
+    network's folder, for a cascade with that stage (FileNotFoundError, saying how to train it, when absent)."""
     system = config if isinstance(config, SystemConfig) else SystemConfig(config)
     pipe = AvatarPipeline(load_checkpoint(checkpoint))
+    upscaler = None
+    if system.cascade is not None and system.cascade.super_resolution:
+        if super_resolution is None:
+            raise FileNotFoundError("this system's cascade has a super-resolution stage: give the trained network's folder")
+        upscaler = load_super_resolution(super_resolution)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     results: dict[str, dict] = {}
@@ -75,7 +84,8 @@ def generate_cases(checkpoint: str | Path, cases: Iterable, out_dir: str | Path,
             out = out_dir / f"{case.id}.mp4"
             prompt = (case.instruction or "") if use_instruction else ""
             story = (storylines or {}).get(case.id) if system.cascade is not None and system.storyline else None
-            fingerprint = case_fingerprint(pipe.ckpt.sha256, case, prompt, system.generate, system.cascade, story)
+            fingerprint = case_fingerprint(pipe.ckpt.sha256, case, prompt, system.generate, system.cascade, story,
+                                           upscaler.sha256 if upscaler else None)
             meta = _reusable(out, fingerprint)
             if meta is not None:
                 meta = meta | {"reused": True}
@@ -84,7 +94,7 @@ def generate_cases(checkpoint: str | Path, cases: Iterable, out_dir: str | Path,
                     pool = subclip_pool(pipe.ckpt.folder, system.cascade)
                 try:
                     meta = generate_clip(pipe, case.reference[0], case.audio, out, prompt=prompt, config=system.generate,
-                                         cascade=system.cascade, storyline=story, pool=pool,
+                                         cascade=system.cascade, storyline=story, pool=pool, upscaler=upscaler,
                                          extra={"fingerprint": fingerprint, "case": case.id})
                 except ValueError as exc:
                     log.warning("%s: not generated (%s)", case.id, exc)

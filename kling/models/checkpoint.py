@@ -102,6 +102,15 @@ def load_tensors(path: str | Path) -> dict[str, torch.Tensor]:
     return load_file(str(path))
 
 
+def load_training_state(folder: str | Path, model: torch.nn.Module, opt: torch.optim.Optimizer) -> dict:
+    """Put a `save_checkpoint` folder's weights and optimiser state back (to resume training); its meta.json."""
+    folder = Path(folder)
+    meta = json.loads((folder / "meta.json").read_text())
+    model.load_state_dict(load_tensors(folder / "model.safetensors"))
+    opt.load_state_dict(optimizer_state(load_tensors(folder / "optimizer.safetensors"), meta["optimizer"]))
+    return meta
+
+
 def checkpoint_hash(folder: str | Path, ema: bool = True) -> str:
     folder = Path(folder)
     name = "ema.safetensors" if ema and (folder / "ema.safetensors").is_file() else "model.safetensors"

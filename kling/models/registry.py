@@ -118,3 +118,26 @@ def get_size(name: str) -> ModelSize:
         return REGISTRY[name]
     except KeyError:
         raise KeyError(f"unknown model size {name!r}; known: {', '.join(REGISTRY)}") from None
+
+
+@dataclasses.dataclass(frozen=True)
+class SuperResolutionSize:
+    """The cascade's video super-resolution network (kling.models.super_resolution)."""
+    name: str
+    channels: int
+    blocks: int  # residual blocks at the low resolution
+    temporal_layers: int  # the first blocks see one frame each side: the output of a frame depends on this many each side
+    scale: int  # output side / input side
+    frames: int = 5  # frames per training window
+
+
+SUPER_RESOLUTION: dict[str, SuperResolutionSize] = {
+    s.name: s for s in [SuperResolutionSize(name="tiny", channels=24, blocks=3, temporal_layers=2, scale=2)]
+}
+
+
+def get_super_resolution_size(name: str) -> SuperResolutionSize:
+    try:
+        return SUPER_RESOLUTION[name]
+    except KeyError:
+        raise KeyError(f"unknown super-resolution size {name!r}; known: {', '.join(SUPER_RESOLUTION)}") from None

@@ -17,7 +17,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import math
 import random
 import shutil
 import time
@@ -32,12 +31,12 @@ from kling.clock import SAMPLES_PER_FRAME
 from kling.hashing import config_hash
 from kling.models.audio_attention import latent_frame_span
 from kling.models.avatar import AvatarModel, patch_tokens
-from kling.models.checkpoint import load_tensors, optimizer_state, save_checkpoint
+from kling.models.checkpoint import load_tensors, load_training_state, save_checkpoint
 from kling.models.conditioning import known_frames, mask_channels, masked_video, random_mask_kind
 from kling.models.registry import get_size
 from kling.models.vae import encode, load_vae
 from kling.train.avatar_shards import read_shards, require_samples, split_hash
-from kling.train.runs import point_latest, recipe_config, recipe_dir, write_loss_curve
+from kling.train.runs import latest_step, point_latest, recipe_config, recipe_dir, write_loss_curve
 from kling.train.vae import mouth_masks, to_video
 
 log = logging.getLogger(__name__)
@@ -154,11 +153,6 @@ def _ema_update(ema: dict[str, torch.Tensor], model: torch.nn.Module, decay: flo
                 ema[k].copy_(v)
 
 
-def latest_step(out_dir: Path) -> Path | None:
-    done = sorted(p.parent for p in out_dir.glob("step-*/meta.json"))
-    return done[-1] if done else None
-
-
 def build_model(cfg: AvatarTrainConfig) -> AvatarModel:
     """`tiny` from scratch (seeded); a paper shape on its official Wan transformer (WeightsUnavailable with
     the fetch command when it is missing: never a random backbone), its added audio layers seeded."""
@@ -188,10 +182,8 @@ def train_avatar(shard_dir: str | Path, vae_dir: str | Path, out_dir: str | Path
     ema = {k: v.detach().clone() for k, v in model.state_dict().items()}
     step, history = 0, []
     if (ck := latest_step(out_dir)) is not None:
-        meta = json.loads((ck / "meta.json").read_text())
-        model.load_state_dict(load_tensors(ck / "model.safetensors"))
+        meta = load_training_state(ck, model, opt)
         ema = load_tensors(ck / "ema.safetensors")
-        opt.load_state_dict(optimizer_state(load_tensors(ck / "optimizer.safetensors"), meta["optimizer"]))
         step, history = meta["step"], meta["history"]
         log.info("avatar: resuming at step %d from %s", step, ck)
     cache = LatentCache(vae, samples)

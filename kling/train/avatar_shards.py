@@ -234,6 +234,17 @@ def shard_curated(curation_dir: str | Path, out_dir: str | Path, held_out: set[s
     return split
 
 
+def held_out_windows(curation_dir: str | Path, held_out: set[str], cfg: ShardConfig, per_clip: int = 4) -> list[dict]:
+    """Windows of the kept clips the shards hold out (the benchmark cases'), `per_clip` evenly spaced per clip, for
+    measuring a trained model on what it never saw; never written to a shard."""
+    out = []
+    for clip_id, video_id, video, tracks in curated_clips(curation_dir):
+        if video_id in held_out or clip_id in held_out:
+            windows = list(clip_windows(clip_id, video_id, Path(video), tracks, cfg, clip_text(clip_id, video_id)))
+            out += [windows[int(i)] for i in np.unique(np.linspace(0, len(windows) - 1, per_clip).round())] if windows else []
+    return out
+
+
 def split_hash(out_dir: str | Path) -> str:
     """The identity of the shards in `out_dir` (their clips, windows, held-out set and config)."""
     return json.loads((Path(out_dir) / SPLIT).read_text())["hash"]

@@ -31,6 +31,12 @@ def recipe_config(cfg) -> dict:
     return config
 
 
+def latest_step(out_dir: Path) -> Path | None:
+    """The last complete checkpoint folder (`step-XXXXXX/` with its meta.json, written last) of a run."""
+    done = sorted(p.parent for p in Path(out_dir).glob("step-*/meta.json"))
+    return done[-1] if done else None
+
+
 def point_latest(root: str | Path, run_dir: Path, meta: dict) -> None:
     atomic_write_json(Path(root) / LATEST, {"dir": str(run_dir), **meta})
 

@@ -21,11 +21,11 @@ import numpy as np
 import torch
 
 from kling.atomic import atomic_write_json
-from kling.models.checkpoint import load_tensors, optimizer_state, save_checkpoint
+from kling.models.checkpoint import load_training_state, save_checkpoint
 from kling.models.registry import get_size
 from kling.models.vae import build_vae, load_vae
 from kling.train.avatar_shards import read_shards, require_samples, split_hash
-from kling.train.runs import LATEST, point_latest, recipe_config, recipe_dir, write_loss_curve
+from kling.train.runs import LATEST, latest_step, point_latest, recipe_config, recipe_dir, write_loss_curve
 
 log = logging.getLogger(__name__)
 
@@ -71,11 +71,6 @@ def _batch(samples: list[dict], rng: random.Random, cfg: VaeTrainConfig) -> tupl
     return torch.stack(videos), torch.stack(masks)[:, None]
 
 
-def latest(out_dir: Path) -> Path | None:
-    done = sorted(p.parent for p in out_dir.glob("step-*/meta.json"))
-    return done[-1] if done else None
-
-
 @torch.no_grad()
 def latent_stats(vae, samples: list[dict]) -> tuple[list[float], list[float]]:
     mus = [vae.encode(to_video(s["frames"])[None]).latent_dist.mode() for s in samples]
@@ -97,10 +92,8 @@ def train_vae(shard_dir: str | Path, out_dir: str | Path, cfg: VaeTrainConfig = 
     opt = torch.optim.AdamW(vae.parameters(), lr=cfg.lr, weight_decay=0.0)
     history: list[dict] = []
     step = 0
-    if (ck := latest(out_dir)) is not None:
-        meta = json.loads((ck / "meta.json").read_text())
-        vae.load_state_dict(load_tensors(ck / "model.safetensors"))
-        opt.load_state_dict(optimizer_state(load_tensors(ck / "optimizer.safetensors"), meta["optimizer"]))
+    if (ck := latest_step(out_dir)) is not None:
+        meta = load_training_state(ck, vae, opt)
         step, history = meta["step"], meta["history"]
         log.info("vae: resuming at step %d from %s", step, ck)
     t0 = time.perf_counter()

@@ -9,12 +9,25 @@ import dagster as dg
 
 from kling.paths import Layout
 from pipelines.defs.curation.resources import CurationSettings
-from pipelines.defs.training.avatar import AVATAR_KEY
+from pipelines.defs.training.avatar import AVATAR_KEY, SUPER_RESOLUTION_KEY
 
 AVATAR_SYSTEM_KEY = dg.AssetKey(["generation", "avatar_system"])
 
 
-@dg.asset(key=AVATAR_SYSTEM_KEY, deps=[AVATAR_KEY, dg.AssetKey(["eval", "controls"])], group_name="generation",
+def _super_resolution(layout: Layout) -> tuple[str | None, str | None]:
+    """(the trained super-resolution checkpoint, or None and why not)."""
+    import json
+
+    from kling.train.runs import LATEST, skipped
+
+    root = layout.training("super_resolution")
+    if why := skipped(root):
+        return None, f"no super-resolution network: {why}"
+    pointer = root / LATEST
+    return (json.loads(pointer.read_text())["checkpoint"], None) if pointer.is_file() else (None, "no super-resolution network")
+
+
+@dg.asset(key=AVATAR_SYSTEM_KEY, deps=[AVATAR_KEY, SUPER_RESOLUTION_KEY, dg.AssetKey(["eval", "controls"])], group_name="generation",
           kinds={"video"})
 def avatar_system(context: dg.AssetExecutionContext, curation: CurationSettings) -> dg.MaterializeResult:
     """The trained avatar model's video for every case of every benchmark of the profile (reference image,
@@ -39,12 +52,17 @@ def avatar_system(context: dg.AssetExecutionContext, curation: CurationSettings)
         context.log.warning(f"no avatar system generated: {why}")
         return dg.MaterializeResult(metadata={"status": "skipped", "reason": why})
     checkpoint = json.loads(pointer.read_text())["checkpoint"]
+    upscaler, no_upscaler = _super_resolution(layout)
     start, summary = time.perf_counter(), {}
     for bench in benchmark_names(profile):
         cases, storylines = load_prepared(profile, bench, layout).cases, read_storylines(layout.storylines_dir(bench))
         for name, system in systems.items():
+            if system.cascade is not None and system.cascade.super_resolution and upscaler is None:
+                context.log.warning(f"{bench}/{name}: not generated ({no_upscaler})")
+                summary[f"{bench}/{name}"] = {"skipped": no_upscaler}
+                continue
             folder = layout.systems_dir(bench) / name
-            results = generate_cases(checkpoint, cases, folder, system, storylines=storylines,
+            results = generate_cases(checkpoint, cases, folder, system, storylines=storylines, super_resolution=upscaler,
                                      progress=lambda case, m: context.log.info(
                                          f"{bench}/{name}/{case}: " + (f"skipped ({m['skipped']})" if "skipped" in m else
                                                                        "kept" if m.get("reused") else f"{m['seconds']:.1f} s")))

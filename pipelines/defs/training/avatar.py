@@ -1,5 +1,5 @@
 """Avatar training assets: the shards written once from the kept curated clips, the video VAE, the avatar
-model. Each trains into one folder per recipe under Layout.training(<model>) and is reused when nothing
+model, the cascade's super-resolution network. Each trains into one folder per recipe under Layout.training(<model>) and is reused when nothing
 changed (a re-materialization does no work)."""
 
 import json
@@ -18,6 +18,7 @@ from pipelines.defs.curation.resources import CurationSettings
 SHARDS_KEY = dg.AssetKey(["training", "avatar_shards"])
 VAE_KEY = dg.AssetKey(["training", "avatar_vae"])
 AVATAR_KEY = dg.AssetKey(["training", "avatar"])
+SUPER_RESOLUTION_KEY = dg.AssetKey(["training", "super_resolution"])
 GROUP = "training_avatar"  # not "training": the sync expert there feeds curation, which feeds these
 
 
@@ -121,3 +122,42 @@ def avatar(context: dg.AssetExecutionContext, curation: CurationSettings) -> dg.
     context.log.info(f"avatar: {sparkline(meta.get('history') or [])}")
     return dg.MaterializeResult(metadata=_run_metadata(meta, time.perf_counter() - start)
                                 | {"checkpoint": dg.MetadataValue.path(meta["dir"])})
+
+
+# After the avatar model, though it needs only the VAE: both train on every core, and two at once only slow each other.
+@dg.asset(key=SUPER_RESOLUTION_KEY, deps=[VAE_KEY, AVATAR_KEY], group_name=GROUP, kinds={"pytorch", "safetensors"})
+def super_resolution(context: dg.AssetExecutionContext, curation: CurationSettings) -> dg.MaterializeResult:
+    """The cascade's video super-resolution network: windows of the kept clips at `scale` x the avatar model's
+    side (shards written once, the same held-out split), learning to restore faces passed through the trained
+    VAE; scored on windows of the benchmark clips against bicubic upsampling."""
+    from kling.models.registry import get_size, get_super_resolution_size
+    from kling.train.avatar_shards import ShardConfig, held_out_windows, require_samples, shard_curated
+    from kling.train.runs import LATEST, skipped
+    from kling.train.super_resolution import SuperResolutionTrainConfig, train_super_resolution_run
+
+    profile, layout, start = curation.load(), Layout.default(), time.perf_counter()
+    cfg = SuperResolutionTrainConfig(**_section(curation, "super_resolution"))
+    root = layout.training("super_resolution")
+    systems = (profile.section("generation").get("systems") or {}).values()
+    if not any(((s or {}).get("cascade") or {}).get("super_resolution") for s in systems):
+        return _skipped(context, root, "no generated system of the profile has the cascade's super-resolution stage")
+    if why := skipped(layout.training("avatar_vae")):
+        return _skipped(context, root, f"no VAE: {why}")
+    side = get_size(_section(curation, "avatar").get("size", "tiny")).size * get_super_resolution_size(cfg.size).scale
+    shard_cfg = ShardConfig(**{"frames": get_super_resolution_size(cfg.size).frames, "side": side, "stride": 4,
+                               **_section(curation, "super_resolution_shards")})
+    held = held_out_videos(profile, layout)
+    shards = layout.training("super_resolution_shards")
+    shard_curated(curation.workspace().root, shards, held, shard_cfg)
+    try:
+        require_samples(shards)
+    except NoTrainingSamples as exc:
+        return _skipped(context, root, str(exc))
+    vae_run = json.loads((layout.training("avatar_vae") / LATEST).read_text())
+    meta = train_super_resolution_run(shards, vae_run, root, held_out_windows(curation.workspace().root, held, shard_cfg),
+                                      cfg, progress=_progress(context, "super-resolution", max(1, cfg.steps // 10)))
+    quality = meta.get("held_out_quality") or {}
+    context.log.info(f"super-resolution: {sparkline(meta.get('history') or [])}; held out: {json.dumps(quality)}")
+    return dg.MaterializeResult(metadata=_run_metadata(meta, time.perf_counter() - start)
+                                | {"checkpoint": dg.MetadataValue.path(meta["dir"]),
+                                   "held_out_quality": dg.MetadataValue.json(quality)})

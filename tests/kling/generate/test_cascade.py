@@ -162,3 +162,41 @@ def test_a_cascade_system_follows_each_case_storyline_and_regenerates_when_it_ch
     plain = SystemConfig.from_profile({"steps": 1, "cascade": {"subclip_windows": 2}, "storyline": False})
     generate_cases(root / "run", cases, root / "plain", plain, storylines={"talk": story})
     assert generate_cases(root / "run", cases, root / "plain", plain, storylines={})["talk"]["reused"]
+
+
+def test_super_resolution_stage_upscales_the_stitched_faces_in_chunks(inputs, tmp_path):
+    from kling.models.registry import get_super_resolution_size
+    from kling.models.super_resolution import load_super_resolution, save_super_resolution, upscale_frames
+    from kling.models.super_resolution import VideoSuperResolution
+
+    root, pipe, image, wav = inputs
+    torch.manual_seed(0)
+    net = VideoSuperResolution(get_super_resolution_size("tiny"))
+    torch.nn.init.normal_(net.tail.weight, std=0.05)
+    up = load_super_resolution(save_super_resolution(tmp_path / "sr", net, {"step": 0}))
+    with_sr = CascadeConfig(subclip_windows=2, transitions=False, super_resolution=True)
+    with pytest.raises(ValueError, match="super-resolution stage needs a trained network"):
+        generate_clip(pipe, image, wav, root / "no_net.mp4", config=FAST, cascade=with_sr)
+    meta = generate_clip(pipe, image, wav, root / "sr.mp4", prompt="a woman talks", config=FAST, cascade=with_sr,
+                         upscaler=up)
+    stages = root / "sr.stages"
+    faces, sharp = np.load(stages / "faces.npy"), np.load(stages / "faces_sr.npy")
+    assert faces.shape == (50, 64, 64, 3) and sharp.shape == (50, 128, 128, 3)
+    whole = np.zeros_like(sharp)
+    upscale_frames(up.model, faces, whole, chunk=len(faces))  # one pass over the whole clip
+    assert np.abs(whole.astype(int) - sharp).max() <= 1
+    assert meta["cascade"]["super_resolution"] == {"checkpoint": str(up.folder), "sha256": up.sha256, "side": 128}
+    _, plain, _ = run(inputs, "no_sr", cascade=CascadeConfig(subclip_windows=2, transitions=False))
+    assert np.array_equal(plain, faces)  # the stage only adds detail after the stages before it
+    assert not np.array_equal(read_frames(meta["output"]), read_frames(root / "no_sr.mp4"))
+    # a system with the stage names its network: a clip is regenerated when the network changes
+    from types import SimpleNamespace
+
+    from kling.generate.system import SystemConfig, case_fingerprint, generate_cases
+
+    case = SimpleNamespace(id="talk", reference=[image], audio=wav, instruction="")
+    system = SystemConfig.from_profile({"steps": 1, "cascade": {"super_resolution": True}})
+    prints = {case_fingerprint("ckpt", case, "", system.generate, system.cascade, None, sha) for sha in ("a", "b")}
+    assert len(prints) == 2
+    with pytest.raises(FileNotFoundError, match="super-resolution"):
+        generate_cases(root / "run", [case], tmp_path / "sys", system)
