@@ -25,9 +25,12 @@ sys.path.insert(0, str(REPO))
 SYSTEMS = {  # kling.generate.system.SystemConfig as the profile writes it
     "chunked.tiny": {"steps": 10, "anchor": "previous"},
     "avatar.tiny": {"steps": 10, "anchor": "reference"},
-    "cascade.tiny": {"steps": 10, "anchor": "reference", "cascade": {"workers": 2}},
-    "cascade.tiny.no-transitions": {"steps": 10, "anchor": "reference", "cascade": {"workers": 2, "transitions": False}},
-    "cascade.tiny.no-director": {"steps": 10, "anchor": "reference", "storyline": False, "cascade": {"workers": 2}},
+    "cascade.tiny": {"steps": 10, "anchor": "reference", "cascade": {"workers": 2, "super_resolution": True}},
+    "cascade.tiny.no-transitions": {"steps": 10, "anchor": "reference",
+                                    "cascade": {"workers": 2, "super_resolution": True, "transitions": False}},
+    "cascade.tiny.no-director": {"steps": 10, "anchor": "reference", "storyline": False,
+                                 "cascade": {"workers": 2, "super_resolution": True}},
+    "cascade.tiny.no-super-resolution": {"steps": 10, "anchor": "reference", "cascade": {"workers": 2}},
 }
 METRICS = ["sync_c", "sync_d", "sync_av_offset", "csim", "lmd_face_rate", "transition_max_z", "transition_worst_z",
            "sharpness_drift_slope", "appearance_consistency_first_last", "appearance_consistency_min_far",
@@ -73,13 +76,13 @@ def main() -> None:
             folder = tmp / "systems" / name
             t = time.perf_counter()
             generate_cases(layout.training("avatar"), bench.cases, folder, SystemConfig.from_profile(SYSTEMS[name]),
-                           storylines=storylines)
+                           storylines=storylines, super_resolution=layout.training("super_resolution"))
             timings[f"generate {name}"] = round(time.perf_counter() - t, 1)
             write_descriptor(folder, SystemDescriptor(name=name, version="bench", source="benchmarks/cascade_bars.py",
                                                       kind="model"))
             t = time.perf_counter()
             result = evaluate_system(bench, load_system(folder), settings, RunContext.new(name, bench.name, settings.hash),
-                                     storylines=storylines)
+                                     storylines=storylines, super_resolution=layout.training("super_resolution"))
             timings[f"evaluate {name}"] = round(time.perf_counter() - t, 1)
             rows.append(result.rows.to_pandas())
             print(f"{name}: generated and evaluated ({timings[f'generate {name}']} s + {timings[f'evaluate {name}']} s)",

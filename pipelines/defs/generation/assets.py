@@ -70,7 +70,8 @@ def avatar_system(context: dg.AssetExecutionContext, curation: CurationSettings)
             write_descriptor(folder, SystemDescriptor(
                 name=name, version=sha[:12], source="ours: kling.generate (training/avatar asset)", kind="model",
                 checkpoint=checkpoint, extra={"system_config": json.loads(json.dumps(dataclasses.asdict(system))),
-                                              "checkpoint_sha256": sha}))
+                                              "checkpoint_sha256": sha, "super_resolution": upscaler if
+                                              system.cascade is not None and system.cascade.super_resolution else None}))
             summary[f"{bench}/{name}"] = {
                 "generated": sum("seconds" in m and not m.get("reused") for m in results.values()),
                 "kept": sum(bool(m.get("reused")) for m in results.values()),
