@@ -43,8 +43,8 @@ test: setup oracles
 	KLING_SYNCNET_ORACLE=$(CURDIR)/$(ORACLES)/syncnet KLING_ORACLE_PATH=$(CURDIR)/$(ORACLES)/site \
 	  $(BIN)/python -m pytest -q --durations=25 -m "not extended"
 
-# The runs the default suite leaves out (marker `extended`): long end-to-end runs whose ground `make demo` and the
-# own-data end-to-end test already cover (~6 min on 2 cores).
+# The runs the default suite leaves out (marker `extended`, ~12 min on 2 cores): the curation graph's Dagster runs and
+# the README's own-data steps end to end; the default suite tests their parts, `make demo` the whole on the demo corpus.
 test-extended: setup oracles
 	KLING_SYNCNET_ORACLE=$(CURDIR)/$(ORACLES)/syncnet KLING_ORACLE_PATH=$(CURDIR)/$(ORACLES)/site \
 	  $(BIN)/python -m pytest -q --durations=25 -m extended

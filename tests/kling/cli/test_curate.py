@@ -98,6 +98,7 @@ def test_evaluation_commands_explain_unusable_input(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.extended  # 6-9 min: out of `make test` to keep CI well under the hour (`make test-extended` runs it)
 def test_readme_own_data_steps_end_to_end(tmp_path):
     """`kling curate FOLDER`, then the README's `kling demo --profile your.yaml` (curation, benchmark from the
     folder, controls, evaluation, leaderboard) on real and broken files, then `kling leaderboard`. Slow: on a
