@@ -36,7 +36,7 @@ from kling.models.checkpoint import checkpoint_hash, load_tensors
 from kling.models.conditioning import known_frames, mask_channels, masked_video
 from kling.models.framing import crop, face_window, paste
 from kling.models.registry import get_size
-from kling.models.vae import decode, encode, load_vae
+from kling.models.vae import decode, encode, load_vae, to_frames, to_video
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,14 +81,6 @@ def load_checkpoint(folder: str | Path, ema: bool = True) -> AvatarCheckpoint:
     model.load_state_dict(load_tensors(weights))
     vae = load_vae((folder / meta.get("vae_dir", "../vae")).resolve())
     return AvatarCheckpoint(model.eval(), vae.eval(), folder, checkpoint_hash(folder, ema), meta)
-
-
-def _video(frames: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(frames)).permute(3, 0, 1, 2).float().div(127.5).sub(1.0)[None]
-
-
-def _frames(video: torch.Tensor) -> np.ndarray:
-    return video[0].add(1.0).mul(127.5).round().clamp(0, 255).byte().permute(1, 2, 3, 0).numpy()
 
 
 def corrupt(face: np.ndarray) -> np.ndarray:
@@ -151,8 +143,8 @@ class AvatarPipeline:
         audio_tok, audio_null = self.model.audio_tokens(padded, total, 1), self.model.audio_tokens(None, total, 1)
         # 4. reference image tokens (and the corrupted negative)
         patch = self.size.image.get("patch", 2)
-        image_tok = patch_tokens(encode(self.vae, _video(ref[None])), patch)
-        image_neg = patch_tokens(encode(self.vae, _video(corrupt(ref)[None])), patch) if config.negative_frame else image_tok
+        image_tok = patch_tokens(encode(self.vae, to_video(ref[None])), patch)
+        image_neg = patch_tokens(encode(self.vae, to_video(corrupt(ref)[None])), patch) if config.negative_frame else image_tok
         return Conditions(window, ref, text, text_null, image_tok, image_neg, audio_tok, audio_null, n_frames)
 
     def with_prompt(self, cond: Conditions, prompt: str, negative_prompt: str = "") -> Conditions:
@@ -226,12 +218,12 @@ class AvatarPipeline:
                gen: torch.Generator, config: GenerateConfig) -> np.ndarray:
         """One window: `video` (length, side, side, 3) holds the known frames (`known` mask), `index` the
         video-frame position of each frame (its audio token). Returns the decoded window."""
-        cond_lat = encode(self.vae, masked_video(_video(video), known))
+        cond_lat = encode(self.vae, masked_video(to_video(video), known))
         h, wd = cond_lat.shape[-2:]
         condition = torch.cat([mask_channels(known, self.size.temporal_stride, h, wd)[None], cond_lat], dim=1)
         a = torch.as_tensor(index, dtype=torch.long)
         latents = self._denoise(condition, cond, cond.audio_tok[:, a], cond.audio_null[:, a], gen, config)
-        return _frames(decode(self.vae, latents))
+        return to_frames(decode(self.vae, latents))
 
     # 6. denoise --------------------------------------------------------------------------------------------
     def _denoise(self, condition, cond: Conditions, audio, audio_null, gen, config):

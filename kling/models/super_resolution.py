@@ -23,6 +23,7 @@ from torch import nn
 
 from kling.models.checkpoint import load_tensors, save_checkpoint
 from kling.models.registry import SuperResolutionSize, get_super_resolution_size
+from kling.models.vae import to_frames, to_video
 
 
 class ResidualBlock(nn.Module):
@@ -65,16 +66,6 @@ class VideoSuperResolution(nn.Module):
         detail = _per_frame(self.tail(self.blocks(self.head(video))), lambda x: F.pixel_shuffle(x, s))
         base = _per_frame(video, lambda x: F.interpolate(x, scale_factor=s, mode="bicubic", align_corners=False))
         return base + detail
-
-
-def to_video(frames: np.ndarray) -> torch.Tensor:
-    """(T, H, W, 3) uint8 -> (1, 3, T, H, W) in [-1, 1]."""
-    return torch.from_numpy(np.ascontiguousarray(frames)).permute(3, 0, 1, 2)[None].float().div(127.5).sub(1.0)
-
-
-def to_frames(video: torch.Tensor) -> np.ndarray:
-    """(1, 3, T, H, W) in [-1, 1] -> (T, H, W, 3) uint8."""
-    return video[0].permute(1, 2, 3, 0).add(1.0).mul(127.5).round().clamp(0, 255).to(torch.uint8).numpy()
 
 
 @torch.no_grad()

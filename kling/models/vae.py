@@ -8,10 +8,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import torch
 from diffusers import AutoencoderKLWan
 
 from kling.models.registry import ModelSize
+
+
+def to_video(frames: np.ndarray) -> torch.Tensor:
+    """(T, H, W, 3) uint8 frames -> (1, 3, T, H, W) in [-1, 1], the layout the VAE and the models take."""
+    return torch.from_numpy(np.ascontiguousarray(frames)).permute(3, 0, 1, 2).float().div(127.5).sub(1.0)[None]
+
+
+def to_frames(video: torch.Tensor) -> np.ndarray:
+    """(1, 3, T, H, W) in [-1, 1] -> (T, H, W, 3) uint8 frames."""
+    return video[0].add(1.0).mul(127.5).round().clamp(0, 255).byte().permute(1, 2, 3, 0).numpy()
 
 
 def build_vae(size: ModelSize) -> AutoencoderKLWan:

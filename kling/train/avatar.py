@@ -34,10 +34,10 @@ from kling.models.avatar import AvatarModel, patch_tokens
 from kling.models.checkpoint import load_tensors, load_training_state, save_checkpoint
 from kling.models.conditioning import known_frames, mask_channels, masked_video, random_mask_kind
 from kling.models.registry import get_size
-from kling.models.vae import encode, load_vae
+from kling.models.vae import encode, load_vae, to_video
 from kling.train.avatar_shards import read_shards, require_samples, split_hash
 from kling.train.runs import latest_step, point_latest, recipe_config, recipe_dir, write_loss_curve
-from kling.train.vae import mouth_masks, to_video
+from kling.train.vae import mouth_masks
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +93,7 @@ class LatentCache:
     def get(self, i: int, what: str) -> torch.Tensor:
         key = (i, what)
         if key not in self.cache:
-            video = to_video(self.samples[i]["frames"])[None]
+            video = to_video(self.samples[i]["frames"])
             if what == "x0":
                 out = encode(self.vae, video)
             elif what.startswith("ref:"):

@@ -30,8 +30,8 @@ from torchmetrics.functional.image import structural_similarity_index_measure
 from kling.atomic import atomic_write_json
 from kling.models.checkpoint import load_training_state, save_checkpoint
 from kling.models.registry import get_super_resolution_size
-from kling.models.super_resolution import VideoSuperResolution, to_frames, to_video
-from kling.models.vae import decode, encode, load_vae
+from kling.models.super_resolution import VideoSuperResolution
+from kling.models.vae import decode, encode, load_vae, to_frames, to_video
 from kling.train.avatar_shards import read_shards, require_samples, split_hash
 from kling.train.runs import LATEST, latest_step, point_latest, recipe_config, recipe_dir, write_loss_curve
 from kling.train.vae import mouth_masks

@@ -23,7 +23,7 @@ import torch
 from kling.atomic import atomic_write_json
 from kling.models.checkpoint import load_training_state, save_checkpoint
 from kling.models.registry import get_size
-from kling.models.vae import build_vae, load_vae
+from kling.models.vae import build_vae, load_vae, to_video
 from kling.train.avatar_shards import read_shards, require_samples, split_hash
 from kling.train.runs import LATEST, latest_step, point_latest, recipe_config, recipe_dir, write_loss_curve
 
@@ -46,11 +46,6 @@ class VaeTrainConfig:
     threads: int = 2
 
 
-def to_video(frames: np.ndarray) -> torch.Tensor:
-    """(T, H, W, 3) uint8 -> (3, T, H, W) in [-1, 1]."""
-    return torch.from_numpy(frames).permute(3, 0, 1, 2).float().div(127.5).sub(1.0)
-
-
 def mouth_masks(mouth: np.ndarray, side: int, pad: float = 2.0) -> torch.Tensor:
     """(T, 20, 2) mouth landmarks in window pixels -> (T, side, side) 0/1 box masks."""
     m = torch.zeros(len(mouth), side, side)
@@ -66,14 +61,14 @@ def _batch(samples: list[dict], rng: random.Random, cfg: VaeTrainConfig) -> tupl
     for _ in range(cfg.batch):
         s = samples[rng.randrange(len(samples))]
         start = rng.randrange(len(s["frames"]) - cfg.clip_frames + 1)
-        videos.append(to_video(s["frames"][start: start + cfg.clip_frames]))
+        videos.append(to_video(s["frames"][start: start + cfg.clip_frames])[0])
         masks.append(mouth_masks(s["mouth"][start: start + cfg.clip_frames], s["frames"].shape[1]))
     return torch.stack(videos), torch.stack(masks)[:, None]
 
 
 @torch.no_grad()
 def latent_stats(vae, samples: list[dict]) -> tuple[list[float], list[float]]:
-    mus = [vae.encode(to_video(s["frames"])[None]).latent_dist.mode() for s in samples]
+    mus = [vae.encode(to_video(s["frames"])).latent_dist.mode() for s in samples]
     z = torch.cat([m.transpose(0, 1).flatten(1) for m in mus], dim=1)
     return z.mean(1).tolist(), z.std(1).clamp_min(1e-3).tolist()
 

@@ -8,8 +8,8 @@ import torch
 import torch.nn.functional as F
 
 from kling.models.registry import get_super_resolution_size
-from kling.models.super_resolution import (VideoSuperResolution, load_super_resolution, save_super_resolution,
-                                           to_frames, to_video, upscale_frames)
+from kling.models.super_resolution import VideoSuperResolution, load_super_resolution, save_super_resolution, upscale_frames
+from kling.models.vae import to_frames, to_video
 
 torch.set_num_threads(1)
 SIZE = get_super_resolution_size("tiny")
