@@ -59,6 +59,12 @@ def repo_root() -> Path:
     return Path(__file__).resolve().parents[1]
 
 
+def sidecar(output: str | Path) -> Path:
+    """The JSON beside a generated output (`clip.mp4` -> `clip.json`): how it was made (checkpoint, seed,
+    configuration, input hashes, where its independently generated pieces meet)."""
+    return Path(output).with_suffix(".json")
+
+
 def baselines_dir() -> Path:
     """Tracked baselines and tolerances of the regression gate."""
     return repo_root() / "reports" / "baselines"

@@ -186,7 +186,7 @@ def _rows(cfg: SuiteConfig, b: _Backbones, ref: dict[str, dict], gen: dict[str, 
                                      protocol as drift_protocol, window_labels, window_values)
     from eval.identity.csim import window_edges
     from eval.temporal.setwise import window_rows, windowed_distance
-    from eval.temporal.transitions import boundaries_every, score_transitions
+    from eval.temporal.transitions import boundaries_every, given_joins, score_transitions
 
     rows: list[dict] = []
     for metric, (reason, bb, proto) in b.unavailable.items():
@@ -217,7 +217,9 @@ def _rows(cfg: SuiteConfig, b: _Backbones, ref: dict[str, dict], gen: dict[str, 
             per_video.append(sharp)
             fig = drift_figure("sharpness", [sharp], cfg.window_s)
             fig.windows = window_labels(edges)
-            bounds = boundaries_every(st.n_frames, cfg.segment_s) if cfg.segment_s else None
+            bounds = given_joins(path)
+            if bounds is None and cfg.segment_s:
+                bounds = boundaries_every(st.n_frames, cfg.segment_s)
             dr = DriftResult(Path(path).stem, proto, st.n_frames, window_labels(edges), fig,
                              appearance_consistency(st), score_transitions(st.change, bounds))
             rows += dr.to_rows()

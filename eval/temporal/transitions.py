@@ -4,19 +4,22 @@ Protocol (``transitions-v1``): the change signal is eval.temporal.framestats' pe
 difference. Its within-segment distribution is the signal with ``GUARD`` frames either side of every
 boundary removed; location = median, scale = max(1.4826 * MAD, 5% of the median, ``MIN_SCALE`` grey levels)
 (the floor keeps a perfectly still clip from dividing by ~0). A boundary's score is the robust z of the
-largest change within one frame of it. Boundaries are given (the cascade knows where it stitched) or
-detected: frames whose robust z against the whole clip exceeds ``Z_THRESHOLD``, local maxima only. The
+largest change within one frame of it. Boundaries are given (a generated video's sidecar names its `joins`,
+where independently generated pieces meet: windows, or the cascade's sub-clips) or detected: frames whose robust z against the whole clip exceeds ``Z_THRESHOLD``, local maxima only. The
 worst boundary is the one with the largest z; ``max_z`` over all frames is reported too, so a steady clip
 shows a low number rather than nothing.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import numpy as np
 
 from kling.clock import FPS
+from kling.paths import sidecar
 
 PROTOCOL_NAME = "transitions-v1"
 GUARD = 2
@@ -98,3 +101,16 @@ def boundaries_every(n_frames: int, segment_s: float, fps: float = FPS) -> list[
     """Nominal stitch frames of a cascade that joins sub-clips of ``segment_s`` seconds."""
     step = segment_s * fps
     return [int(round(k * step)) for k in range(1, int(n_frames / step) + 1) if round(k * step) < n_frames]
+
+
+def given_joins(video: str | Path) -> list[int] | None:
+    """The frames where a generated video's pieces meet, from its sidecar (kling.paths.sidecar); None when the
+    video has no sidecar or the sidecar names none (controls, ground truth, other generators' files)."""
+    meta = sidecar(video)
+    if not meta.is_file():
+        return None
+    try:
+        joins = json.loads(meta.read_text()).get("joins")
+    except (json.JSONDecodeError, AttributeError):
+        return None
+    return [int(j) for j in joins] if isinstance(joins, list) else None

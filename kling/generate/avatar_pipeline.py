@@ -169,8 +169,9 @@ class AvatarPipeline:
         faces = self.windows(cond, np.arange(cond.n_frames), first_face, last_face, gen, config)
         # 7. paste back into the reference image
         frames = np.stack([paste(image, f, cond.window) for f in faces])
+        starts = self.window_starts(cond.n_frames, config, last_face is not None)
         info = {"checkpoint": str(self.ckpt.folder), "checkpoint_sha256": self.ckpt.sha256, "size": self.size.name,
-                "frames": int(cond.n_frames), "windows": self.n_windows(cond.n_frames, config),
+                "frames": int(cond.n_frames), "windows": len(starts), "joins": starts[1:],
                 "window": [float(x) for x in cond.window], "config": dataclasses.asdict(config), "prompt": prompt,
                 "first": first is not None, "last": last is not None}
         return frames, info
@@ -185,6 +186,16 @@ class AvatarPipeline:
     def n_windows(self, n: int, config: GenerateConfig) -> int:
         return max(1, -(-(n - 1) // (self.window_length(config) - 1)))
 
+    def window_starts(self, n: int, config: GenerateConfig, last_known: bool = False) -> list[int]:
+        """First frame of each window over `n` frames: a window starts on the last frame of the one before (its
+        known first frame), so a window's start is where two generated pieces meet; with a known last frame the
+        last window ends exactly on frame n - 1."""
+        hop = self.window_length(config) - 1
+        starts = [w * hop for w in range(self.n_windows(n, config))]
+        if last_known:
+            starts[-1] = n - self.window_length(config)
+        return starts
+
     # 5. windows --------------------------------------------------------------------------------------------
     def windows(self, cond: Conditions, positions: np.ndarray, first_face: np.ndarray, last_face: np.ndarray | None,
                 gen: torch.Generator, config: GenerateConfig) -> np.ndarray:
@@ -193,14 +204,11 @@ class AvatarPipeline:
         window before (anchor "previous") or `first_face` again (anchor "reference"). With `last_face` the
         last window ends on it (mask "first_last"), placed to end exactly on the last position."""
         n, length = len(positions), self.window_length(config)
-        hop = length - 1
         if last_face is not None and n < length:
             raise ValueError(f"a known last frame needs at least {length} frames ({n} given)")
         out = np.zeros((n, *first_face.shape), np.uint8)
         out[0] = first_face
-        starts = [w * hop for w in range(self.n_windows(n, config))]
-        if last_face is not None:
-            starts[-1] = n - length  # the last window ends on the given last frame (overlapping the one before)
+        starts = self.window_starts(n, config, last_face is not None)
         for w, s in enumerate(starts):
             video = np.zeros((length, *first_face.shape), np.uint8)
             video[0] = out[s] if config.anchor == "previous" or w == 0 else first_face

@@ -344,6 +344,7 @@ def generate_cascade(pipe: AvatarPipeline, image: np.ndarray, audio: np.ndarray,
         "subclips": [{"start": j["start"], "end": j["end"], "seed": j["seed"], "last_known": j["last"] is not None,
                       "prompt": j["prompt"]}
                      for j in jobs],
+        "joins": [int(p) for p in bounds[1:-1]],  # where sub-clips meet (evaluation scores its transitions there)
         "transitions": [int(p) for p in joins], "cascade_config": dataclasses.asdict(cascade),
         "super_resolution": {"checkpoint": str(upscaler.folder), "sha256": upscaler.sha256, "side": int(faces.shape[1])}
         if cascade.super_resolution else None,

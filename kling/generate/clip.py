@@ -16,6 +16,7 @@ from kling.clock import FPS, SAMPLE_RATE
 from kling.hashing import file_sha256
 from kling.io.audio import read_audio
 from kling.io.encode import write_video
+from kling.paths import sidecar
 from kling.generate.avatar_pipeline import AvatarPipeline, GenerateConfig, load_checkpoint
 from kling.generate.cascade import CascadeConfig, generate_cascade
 
@@ -27,10 +28,6 @@ def read_image(path: str | Path) -> np.ndarray:
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
-def sidecar(out: str | Path) -> Path:
-    return Path(out).with_suffix(".json")
-
-
 def generate_clip(checkpoint: str | Path | AvatarPipeline, image: str | Path, audio: str | Path, out: str | Path,
                   prompt: str = "", first: str | Path | None = None, last: str | Path | None = None,
                   config: GenerateConfig = GenerateConfig(), threads: int | None = None, extra: dict | None = None,
@@ -40,7 +37,8 @@ def generate_clip(checkpoint: str | Path | AvatarPipeline, image: str | Path, au
     spatio-temporal cascade (its stages kept in OUT.stages/; `storyline` optional; `pool` its sub-clip workers,
     kling.generate.cascade.subclip_pool; `upscaler` its super-resolution network,
     kling.models.super_resolution.load_super_resolution), else window after window.
-    Returns the metadata also written to OUT.json."""
+    Returns the metadata also written to OUT.json; its `joins` are the frames where independently generated
+    pieces meet (windows, or the cascade's sub-clips): evaluation scores the video's transitions there."""
     if threads:
         torch.set_num_threads(threads)
     pipe = checkpoint if isinstance(checkpoint, AvatarPipeline) else AvatarPipeline(load_checkpoint(checkpoint))
@@ -56,7 +54,8 @@ def generate_clip(checkpoint: str | Path | AvatarPipeline, image: str | Path, au
                                   upscaler=upscaler)
         path, n = Path(out), record["frames"]
         info = {"checkpoint": str(pipe.ckpt.folder), "checkpoint_sha256": pipe.ckpt.sha256, "size": pipe.size.name,
-                "frames": n, "prompt": prompt, "config": dataclasses.asdict(config), "cascade": record}
+                "frames": n, "joins": record["joins"], "prompt": prompt, "config": dataclasses.asdict(config),
+                "cascade": record}
     else:
         frames, info = pipe(read_image(image), samples, prompt=prompt,
                             first=read_image(first) if first else None, last=read_image(last) if last else None,

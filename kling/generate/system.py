@@ -13,9 +13,10 @@ from typing import Callable, Iterable
 
 from kling.generate.avatar_pipeline import AvatarPipeline, GenerateConfig, load_checkpoint
 from kling.generate.cascade import CascadeConfig, subclip_pool
-from kling.generate.clip import generate_clip, sidecar
+from kling.generate.clip import generate_clip
 from kling.hashing import config_hash, file_sha256
 from kling.models.super_resolution import load_super_resolution
+from kling.paths import sidecar
 
 log = logging.getLogger(__name__)
 

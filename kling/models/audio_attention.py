@@ -2,8 +2,9 @@
 
 The tokens of latent frame k attend only to the audio tokens of the video frames that latent frame covers
 (VAE temporal stride s: latent 0 = video frame 0, latent k = frames s(k-1)+1 .. sk) plus `margin` frames on
-each side. The output projection starts at zero, so adding the layers to a trained backbone changes nothing
-until they learn.
+each side. Joining a trained backbone, the output projection starts at zero, so the layers change nothing
+until they learn; a model trained from scratch (`tiny`) starts them like any other layer (through a zero
+projection its keys, values and audio encoder get no gradient until the projection has grown).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ def audio_window_mask(latent_frames: int, video_frames: int, stride: int, margin
 
 
 class AudioCrossAttention(nn.Module):
-    def __init__(self, dim: int, audio_dim: int, heads: int, eps: float = 1e-6):
+    def __init__(self, dim: int, audio_dim: int, heads: int, eps: float = 1e-6, zero_out: bool = True):
         super().__init__()
         self.heads = heads
         self.norm = nn.LayerNorm(dim, eps=eps)
@@ -39,8 +40,9 @@ class AudioCrossAttention(nn.Module):
         self.norm_q = nn.RMSNorm(dim, eps=eps)
         self.norm_k = nn.RMSNorm(dim, eps=eps)
         self.to_out = nn.Linear(dim, dim)
-        nn.init.zeros_(self.to_out.weight)
-        nn.init.zeros_(self.to_out.bias)
+        if zero_out:
+            nn.init.zeros_(self.to_out.weight)
+            nn.init.zeros_(self.to_out.bias)
 
     def forward(self, x: torch.Tensor, audio: torch.Tensor, frame_mask: torch.Tensor, tokens_per_frame: int) -> torch.Tensor:
         """x (B, F*HW, dim); audio (B, T, audio_dim); frame_mask (F, T) -> residual update (B, F*HW, dim)."""

@@ -3,9 +3,10 @@ cross-attention, conditioned through one masked-frames input (Wan I2V / FLF), re
 text embeddings and per-video-frame audio tokens.
 
 The Wan transformer is used unchanged (its weights load from official diffusers-format checkpoints key for
-key); the audio layers live beside it and join each block through two forward hooks: one keeps the block's
-input, the other adds `audio_attn(h)` to the text cross-attention's output, so the block computes
-h <- h + text_attn(h); h <- h + audio_attn(h) before its feed-forward.
+key); the audio layers live beside it and join each block through two forward hooks: one keeps the state the
+text cross-attention reads (the input of the block's `norm2`, after self-attention), the other adds
+`audio_attn(h)` to the text cross-attention's output, so the block computes h <- h + text_attn(h);
+h <- h + audio_attn(h) before its feed-forward, as MultiTalk's blocks do.
 """
 
 from __future__ import annotations
@@ -55,17 +56,22 @@ class AvatarModel(nn.Module):
         self.text_encoder = TinyTextEncoder(size.text["dim"], size.text.get("layers", 1), size.text.get("max_len", 512)) \
             if size.text["kind"] == "tiny" else None
         self.null_audio = nn.Parameter(torch.zeros(audio_dim))
-        self.audio_layers = nn.ModuleList(AudioCrossAttention(dim, audio_dim, heads) for _ in self.transformer.blocks)
+        # the tiny audio encoder's lip head: in training it reads each frame's mouth opening off the audio token
+        # (kling.train.avatar.lip_loss), so the encoder learns what in the audio moves the mouth
+        self.lip_head = nn.Linear(audio_dim, 1) if self.audio_encoder is not None else None
+        # zero output projections only where the layers join a trained backbone (see kling.models.audio_attention)
+        self.audio_layers = nn.ModuleList(AudioCrossAttention(dim, audio_dim, heads, zero_out=size.weights is not None)
+                                          for _ in self.transformer.blocks)
         self._ctx: tuple | None = None
-        self._block_input: list[torch.Tensor | None] = [None] * len(self.audio_layers)
+        self._state: list[torch.Tensor | None] = [None] * len(self.audio_layers)
         for i, block in enumerate(self.transformer.blocks):
-            block.register_forward_pre_hook(self._keep_input(i))
+            block.norm2.register_forward_pre_hook(self._keep_state(i))
             block.attn2.register_forward_hook(self._add_audio(i))
 
     # -- hooks -------------------------------------------------------------------------------------
-    def _keep_input(self, i: int):
+    def _keep_state(self, i: int):
         def hook(module, args):
-            self._block_input[i] = args[0]
+            self._state[i] = args[0]
         return hook
 
     def _add_audio(self, i: int):
@@ -73,7 +79,7 @@ class AvatarModel(nn.Module):
             if self._ctx is None:
                 return output
             audio, mask, per_frame = self._ctx
-            h = self._block_input[i] + output  # the block's state after text cross-attention
+            h = (self._state[i] + output).to(output.dtype)  # the block's state after text cross-attention
             return output + self.audio_layers[i](h, audio, mask, per_frame).to(output.dtype)
         return hook
 
@@ -108,7 +114,7 @@ class AvatarModel(nn.Module):
             return self.transformer(x, timestep, text, encoder_hidden_states_image=image_tokens, return_dict=False)[0]
         finally:
             self._ctx = None
-            self._block_input = [None] * len(self.audio_layers)
+            self._state = [None] * len(self.audio_layers)
 
     def trainable_parameters(self):
         """All weights for `tiny`; only the added audio layers on a frozen official backbone (MultiTalk)."""

@@ -5,7 +5,8 @@ own frames, a reference frame drawn from the same window (its VAE latent as imag
 audio (dropped to the learned null audio with p_audio_drop) and its text (dropped to "" with
 p_text_drop): the dropouts train classifier-free guidance. Loss: flow matching (x_t = (1 - s) x0 + s e,
 target e - x0, timestep 1000 s with s logit-normal and shifted, as Wan trains), weighted by
-1 + mouth_weight on latent pixels covering the mouth box of any frame the latent frame spans.
+1 + mouth_weight on latent pixels covering the mouth box of any frame the latent frame spans; for `tiny`, plus
+lip_weight x the audio encoder's lip head error (mouth opening per frame from the landmarks, `lip_loss`).
 
 Seeded per step (a resumed run replays the same batches); checkpoints in safetensors (model, EMA,
 optimiser) + meta.json; the loss curve in Parquet. `tiny` trains every weight; the paper shapes train only
@@ -23,6 +24,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -41,7 +43,7 @@ from kling.train.vae import mouth_masks
 
 log = logging.getLogger(__name__)
 
-TRAINER_VERSION = 1
+TRAINER_VERSION = 2  # 2: the audio layers read the block's own state, start live, and the lip head trains
 LATEST = "latest.json"
 
 
@@ -54,6 +56,7 @@ class AvatarTrainConfig:
     warmup: int = 20
     weight_decay: float = 0.0
     mouth_weight: float = 3.0
+    lip_weight: float = 1.0  # the audio encoder's lip head (tiny): mouth opening per frame from its audio token
     p_audio_drop: float = 0.1
     p_text_drop: float = 0.1
     shift: float = 3.0  # timestep shift of the flow (Wan uses 3-5)
@@ -108,11 +111,18 @@ def _audio(sample: dict) -> torch.Tensor:
     return torch.from_numpy(sample["audio"]).float()
 
 
+def mouth_opening(mouth: np.ndarray) -> np.ndarray:
+    """(T, 20, 2) dlib mouth landmarks 48-67 -> (T,) inner-lip gap over mouth width (0 closed, ~0.4 wide open)."""
+    gap = mouth[:, 17:20, 1].mean(1) - mouth[:, 13:16, 1].mean(1)  # lower inner lip (65-67) - upper (61-63)
+    width = np.linalg.norm(mouth[:, 6] - mouth[:, 0], axis=-1)  # corners 54 - 48
+    return (np.clip(gap, 0, None) / np.maximum(width, 1e-3)).astype(np.float32)
+
+
 def training_batch(samples: list[dict], cache: LatentCache, model: AvatarModel, rng: random.Random,
                    gen: torch.Generator, cfg: AvatarTrainConfig) -> dict:
     size = model.size
     idx = [rng.randrange(len(samples)) for _ in range(cfg.batch)]
-    x0, cond, refs, texts, audio, mouth = [], [], [], [], [], []
+    x0, cond, refs, texts, audio, mouth, opening = [], [], [], [], [], [], []
     for i in idx:
         s = samples[i]
         n = len(s["frames"])
@@ -126,9 +136,11 @@ def training_batch(samples: list[dict], cache: LatentCache, model: AvatarModel, 
         texts.append("" if rng.random() < cfg.p_text_drop else s["meta"]["text"])
         audio.append(_audio(s))
         mouth.append(mouth_masks(s["mouth"], s["frames"].shape[1]))
+        opening.append(torch.from_numpy(mouth_opening(s["mouth"])))
     drop = torch.tensor([rng.random() < cfg.p_audio_drop for _ in idx])
     return {"x0": torch.stack(x0), "condition": torch.stack(cond), "image": torch.stack(refs), "texts": texts,
             "audio": torch.stack(audio), "audio_drop": drop, "mouth": torch.stack(mouth)[:, None],
+            "opening": torch.stack(opening),
             "noise": torch.randn(torch.stack(x0).shape, generator=gen), "sigma": sample_sigmas(len(idx), gen, cfg.shift)}
 
 
@@ -141,7 +153,60 @@ def flow_loss(model: AvatarModel, batch: dict, cfg: AvatarTrainConfig) -> torch.
     text = model.text_embeddings(batch["texts"])
     pred = model(noisy, sigma * 1000.0, batch["condition"], text, batch["image"], audio)
     weight = 1.0 + cfg.mouth_weight * latent_mouth_weight(batch["mouth"], model.size.temporal_stride, model.size.spatial_stride)
-    return (weight * (pred.float() - (noise - x0)).pow(2)).mean()
+    loss = (weight * (pred.float() - (noise - x0)).pow(2)).mean()
+    if model.lip_head is not None and cfg.lip_weight:
+        loss = loss + cfg.lip_weight * lip_loss(model, batch["audio"], batch["opening"])
+    return loss
+
+
+def lip_loss(model: AvatarModel, audio: torch.Tensor, opening: torch.Tensor) -> torch.Tensor:
+    """Mean squared error of the lip head's mouth opening per frame (x5: about unit scale) from the audio tokens
+    (before any dropout). The diffusion loss alone left the audio unused: its mouth is a few latent pixels whose
+    share of the loss is small (benchmarks/avatar_audio_probe.py)."""
+    tokens = model.audio_encoder(audio, opening.shape[1])
+    return (model.lip_head(tokens)[..., 0] - 5.0 * opening).pow(2).mean()
+
+
+@torch.no_grad()
+def audio_reliance(model: AvatarModel, vae, samples: list[dict], sigmas: tuple[float, ...] = (0.3, 0.6, 0.9),
+                   seed: int = 0) -> dict:
+    """How much the model's prediction of the mouth depends on its audio: the flow loss on the latent mouth box of
+    each window (first frame known, its own caption and reference) with the window's own audio, with another
+    window's audio and with the null audio, at the same noise and noise levels. `gain` = how much higher the loss is
+    with another window's audio (0: the audio is ignored). `lip_head_corr`: the correlation of the audio encoder's
+    lip head with the measured mouth opening, frame by frame (tiny). Meant for held-out windows
+    (kling.train.avatar_shards.held_out_windows)."""
+    if len(samples) < 2:
+        raise ValueError("audio reliance needs at least two windows (one lends the other its audio)")
+    model.eval()
+    cache, size = LatentCache(vae, samples), model.size
+    gen = torch.Generator().manual_seed(seed)
+    losses: dict[str, list[float]] = {"own": [], "other": [], "null": []}
+    for sigma in sigmas:
+        for i, s in enumerate(samples):
+            n = len(s["frames"])
+            x0 = cache.get(i, "x0")[None]
+            known = mask_channels(known_frames("first", n), size.temporal_stride, x0.shape[-2], x0.shape[-1])
+            condition = torch.cat([known, cache.get(i, "first")])[None]
+            image = patch_tokens(cache.get(i, "ref:0")[None], size.image.get("patch", 2))
+            text = model.text_embeddings([s["meta"]["text"]])
+            noise = torch.randn(x0.shape, generator=gen)
+            mouth = latent_mouth_weight(mouth_masks(s["mouth"], s["frames"].shape[1])[None, None], size.temporal_stride,
+                                        size.spatial_stride)
+            other = samples[(i + len(samples) // 2) % len(samples)]
+            for kind, audio in (("own", _audio(s)[None]), ("other", _audio(other)[None]), ("null", None)):
+                pred = model((1 - sigma) * x0 + sigma * noise, torch.tensor([sigma * 1000.0]), condition, text, image,
+                             model.audio_tokens(audio, n, 1))
+                err = (pred.float() - (noise - x0)).pow(2).mean(dim=1, keepdim=True)
+                losses[kind].append(float((err * mouth).sum() / mouth.sum().clamp_min(1.0)))
+    mean = {k: float(sum(v) / len(v)) for k, v in losses.items()}
+    corr = None
+    if model.lip_head is not None:
+        pred = torch.cat([model.lip_head(model.audio_encoder(_audio(s)[None], len(s["frames"])))[0, :, 0] for s in samples])
+        truth = torch.from_numpy(np.concatenate([mouth_opening(s["mouth"]) for s in samples]))
+        corr = float(torch.corrcoef(torch.stack([pred.float(), truth]))[0, 1])
+    return {"mouth_loss": mean, "gain": mean["other"] / mean["own"] - 1.0, "lip_head_corr": corr,
+            "windows": len(samples), "sigmas": list(sigmas)}
 
 
 def _ema_update(ema: dict[str, torch.Tensor], model: torch.nn.Module, decay: float) -> None:
@@ -231,6 +296,19 @@ def initial_checkpoint(vae_dir: str | Path, out_dir: str | Path, cfg: AvatarTrai
                                                                           "vae_dir": "../vae"})
 
 
+def _held_out_audio(checkpoint: Path, size: str, held_out: list[dict]) -> dict:
+    """audio_reliance of a checkpoint's EMA weights (what generation loads) on held-out windows."""
+    path = checkpoint.parent / "held_out_audio.json"
+    record = json.loads(path.read_text()) if path.is_file() else {}
+    if record.get("checkpoint") != checkpoint.name or record.get("windows") != len(held_out):
+        model = AvatarModel(get_size(size))
+        model.load_state_dict(load_tensors(checkpoint / "ema.safetensors"))
+        vae = load_vae(checkpoint.parent / "vae").eval()
+        record = {"checkpoint": checkpoint.name} | audio_reliance(model, vae, held_out)
+        atomic_write_json(path, record)
+    return record
+
+
 def avatar_recipe(shards: str, vae_recipe: dict, cfg: AvatarTrainConfig) -> dict:
     """What identifies a trained avatar model across machines: the shards, the VAE's recipe, the configuration
     (not the thread count) and the trainer's version."""
@@ -240,9 +318,11 @@ def avatar_recipe(shards: str, vae_recipe: dict, cfg: AvatarTrainConfig) -> dict
 
 
 def train_avatar_run(shard_dir: str | Path, vae_run: dict, root: str | Path, cfg: AvatarTrainConfig = AvatarTrainConfig(),
-                     progress: Callable[[int, float], None] | None = None) -> dict:
+                     progress: Callable[[int, float], None] | None = None, held_out: list[dict] | None = None) -> dict:
     """Train into `root/<recipe hash>/` on the VAE run `vae_run` (kling.train.vae.train_vae_run's result):
-    a finished run of the same recipe is reused, an interrupted one resumes; `root/latest.json` points at it."""
+    a finished run of the same recipe is reused, an interrupted one resumes; `root/latest.json` points at it.
+    With `held_out` windows, the trained (EMA) model's audio reliance on them joins the result as
+    `held_out_audio` (kept in the run folder, so a reused run does not measure it again)."""
     require_samples(shard_dir)
     recipe = avatar_recipe(split_hash(shard_dir), vae_run["recipe"], cfg)
     out = recipe_dir(root, recipe)
@@ -253,5 +333,7 @@ def train_avatar_run(shard_dir: str | Path, vae_run: dict, root: str | Path, cfg
     else:
         meta = train_avatar(shard_dir, Path(vae_run["dir"]) / "vae", out, cfg, progress)
     meta |= {"recipe": recipe, "run_dir": str(out)}
+    if held_out and len(held_out) >= 2:
+        meta["held_out_audio"] = _held_out_audio(Path(meta["dir"]), cfg.size, held_out)
     point_latest(root, out, {"recipe": recipe, "checkpoint": meta["dir"]})
     return meta

@@ -9,6 +9,7 @@ import dataclasses
 import json
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 
 from kling.atomic import atomic_write_json, write_parquet_atomic
@@ -35,6 +36,14 @@ def latest_step(out_dir: Path) -> Path | None:
     """The last complete checkpoint folder (`step-XXXXXX/` with its meta.json, written last) of a run."""
     done = sorted(p.parent for p in Path(out_dir).glob("step-*/meta.json"))
     return done[-1] if done else None
+
+
+def set_cosine_lr(opt, base_lr: float, step: int, steps: int) -> None:
+    """Cosine decay from `base_lr` at step 0 towards 0 at `steps`: a function of the step alone, so a resumed run
+    needs no scheduler state and repeats a straight one bit for bit."""
+    lr = float(base_lr * 0.5 * (1 + np.cos(np.pi * step / steps)))
+    for group in opt.param_groups:
+        group["lr"] = lr
 
 
 def point_latest(root: str | Path, run_dir: Path, meta: dict) -> None:

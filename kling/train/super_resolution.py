@@ -33,7 +33,8 @@ from kling.models.registry import get_super_resolution_size
 from kling.models.super_resolution import VideoSuperResolution
 from kling.models.vae import decode, encode, load_vae, to_frames, to_video
 from kling.train.avatar_shards import read_shards, require_samples, split_hash
-from kling.train.runs import LATEST, latest_step, point_latest, recipe_config, recipe_dir, write_loss_curve
+from kling.train.runs import (LATEST, latest_step, point_latest, recipe_config, recipe_dir, set_cosine_lr,
+                              write_loss_curve)
 from kling.train.vae import mouth_masks
 
 log = logging.getLogger(__name__)
@@ -120,8 +121,7 @@ def train_super_resolution(shard_dir: str | Path, vae_dir: str | Path | None, ou
         log.info("super-resolution: resuming at step %d from %s", step, ck)
     model.train()
     while step < cfg.steps:
-        for group in opt.param_groups:  # cosine decay, a function of the step alone (resuming needs no state)
-            group["lr"] = cfg.lr * 0.5 * (1 + np.cos(np.pi * step / cfg.steps))
+        set_cosine_lr(opt, cfg.lr, step, cfg.steps)
         low, high, mouth = _batch(pairs, random.Random(cfg.seed * 1_000_003 + step), cfg)
         loss = ((1.0 + cfg.mouth_weight * mouth) * (model(low) - high).abs()).mean()
         opt.zero_grad(set_to_none=True)

@@ -36,6 +36,7 @@ from kling.perception.sync.audio import compute_mfcc, frames_covered, to_int16_s
 from kling.perception.sync.expert import CHECKPOINT, EXPERT_CONFIG, EXPERT_NAME, LATEST, META, STATE, prep_crops
 from kling.perception.sync.model import LIP_FRAMES, MFCC_WINDOW, SyncNet, SyncNetConfig
 from kling.perception.sync.score import EXPERT_PROTOCOL_VERSION, VSHIFT
+from kling.train.runs import set_cosine_lr
 
 log = logging.getLogger(__name__)
 
@@ -174,8 +175,7 @@ def train_expert(clips: list[ExpertClip], out_dir: str | Path, cfg: TrainConfig 
         rng = np.random.default_rng([cfg.seed, step])  # data order depends on (seed, step) only: resumable
         pick = rng.choice(len(clips), size=cfg.segments, replace=len(clips) < cfg.segments)
         batch = [_segment(clips[i], int(rng.integers(0, clips[i].n_windows - cfg.seg + 1)), cfg.seg) for i in pick]
-        for group in opt.param_groups:  # cosine decay
-            group["lr"] = float(cfg.lr * 0.5 * (1 + np.cos(np.pi * step / cfg.steps)))
+        set_cosine_lr(opt, cfg.lr, step, cfg.steps)
         loss, acc = _loss(model, batch, cfg.seg)
         opt.zero_grad()
         loss.backward()

@@ -107,6 +107,7 @@ def avatar(context: dg.AssetExecutionContext, curation: CurationSettings) -> dg.
     """The avatar model (diffusers' WanTransformer3DModel with audio cross-attention) trained by flow matching
     on the shards over the frozen VAE; checkpoints with EMA and optimiser state, resumable."""
     from kling.train.avatar import AvatarTrainConfig, train_avatar_run
+    from kling.train.avatar_shards import SPLIT, ShardConfig, held_out_windows
     from kling.train.runs import LATEST, skipped
 
     layout, start = Layout.default(), time.perf_counter()
@@ -114,14 +115,20 @@ def avatar(context: dg.AssetExecutionContext, curation: CurationSettings) -> dg.
     if why := skipped(layout.training("avatar_vae")):
         return _skipped(context, layout.training("avatar"), f"no VAE: {why}")
     vae_run = json.loads((layout.training("avatar_vae") / LATEST).read_text())  # its folder and recipe
+    shards = layout.training("avatar_shards")
     try:
-        meta = train_avatar_run(layout.training("avatar_shards"), vae_run, layout.training("avatar"), cfg,
-                                progress=_progress(context, "avatar", max(1, cfg.steps // 10)))
+        split = json.loads((shards / SPLIT).read_text()) if (shards / SPLIT).is_file() else None
+        held = held_out_windows(curation.workspace().root, set(split["held_out"]), ShardConfig(**split["config"])) \
+            if split else None
+        meta = train_avatar_run(shards, vae_run, layout.training("avatar"), cfg,
+                                progress=_progress(context, "avatar", max(1, cfg.steps // 10)), held_out=held)
     except NoTrainingSamples as exc:
         return _skipped(context, layout.training("avatar"), str(exc))
-    context.log.info(f"avatar: {sparkline(meta.get('history') or [])}")
+    audio = meta.get("held_out_audio") or {}
+    context.log.info(f"avatar: {sparkline(meta.get('history') or [])}; held-out audio reliance: {json.dumps(audio)}")
     return dg.MaterializeResult(metadata=_run_metadata(meta, time.perf_counter() - start)
-                                | {"checkpoint": dg.MetadataValue.path(meta["dir"])})
+                                | {"checkpoint": dg.MetadataValue.path(meta["dir"]),
+                                   "held_out_audio": dg.MetadataValue.json(audio)})
 
 
 # After the avatar model, though it needs only the VAE: both train on every core, and two at once only slow each other.

@@ -77,6 +77,27 @@ def test_hard_cut_is_a_bad_transition_steady_is_not(clips):
     assert steady.appearance["first_last"] > 0.99 > cut.appearance["first_last"]
 
 
+def test_a_generated_videos_sidecar_gives_its_joins(clips, tmp_path):
+    """A generated video names where its pieces meet (kling.paths.sidecar, `joins`): those are scored, in the
+    single-video evaluation and in the system suite, and the worst is a whole-clip row the leaderboard aggregates."""
+    import shutil
+
+    from eval.temporal.suite import SuiteConfig, evaluate_system
+    from kling.paths import sidecar
+
+    gen = shutil.copy(clips["cut"], tmp_path / "gen.mp4")
+    sidecar(gen).write_text(json.dumps({"joins": [40, 75, 110], "seed": 0}))
+    plain = shutil.copy(clips["steady"], tmp_path / "plain.mp4")  # no sidecar: detected (none)
+    res = evaluate_drift(gen, window_s=1.0).transitions
+    assert not res.detected and [b.frame for b in res.boundaries] == [40, 75, 110] and res.worst.frame == 75
+    rows = evaluate_system([], [gen, plain], SuiteConfig(window_s=1.0, metrics=("drift",), n_boot=10))
+    worst = {r["clip_id"]: r for r in rows if r["metric"] == "transition_worst_z"}
+    assert worst["gen"]["window"] == "all" and worst["gen"]["n"] == 3 and worst["gen"]["value"] > 3 * Z_THRESHOLD
+    assert worst["plain"]["n"] == 0 and np.isnan(worst["plain"]["value"])
+    sidecar(plain).write_text("not json")  # a stray file beside a video is no claim of joins
+    assert evaluate_drift(plain, window_s=1.0).transitions.detected
+
+
 def test_rows_carry_protocol_backbone_window(clips):
     res = evaluate_drift(clips["blur"], window_s=1.0)
     rows = res.to_rows()

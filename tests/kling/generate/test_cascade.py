@@ -50,6 +50,7 @@ def test_every_stage_is_kept_and_the_video_has_the_audio_length(inputs):
     keys = [k["frame"] for k in record["keyframes"]]
     assert keys[0] == 0 and all(k % 8 == 0 for k in keys) and len(keys) == 3
     assert [s["start"] for s in record["subclips"]] == keys and record["subclips"][-1]["end"] == 49
+    assert meta["joins"] == record["joins"] == keys[1:] and record["transitions"] == []  # met, not regenerated
     assert not record["subclips"][-1]["last_known"] and all(s["last_known"] for s in record["subclips"][:-1])
     assert len(read_frames(stages / "blueprint.mp4", fps=25 / 8)) == len(range(0, 50, 8))  # 1 frame in 8
     assert sorted(p.name for p in (stages / "keyframes").glob("*.png")) == [f"key_{k:06d}.png" for k in keys]

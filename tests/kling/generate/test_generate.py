@@ -52,6 +52,8 @@ def test_first_last_and_negative_frame_options(inputs):
     assert meta["first"] and meta["last"] and meta["generate_config"]["negative_frame"]
     meta = generate_clip(pipe, image, wav, root / "w5.mp4", config=GenerateConfig(steps=1, window=5, anchor="reference"))
     assert meta["windows"] == 4 and read_frames(root / "w5.mp4").shape[0] == 15  # 15 frames in windows of 4 new
+    assert meta["joins"] == [4, 8, 12]  # each window starts on the last frame of the one before
+    assert pipe.window_starts(15, GenerateConfig(window=5), last_known=True) == [0, 4, 8, 10]  # ends on frame 14
     with pytest.raises(ValueError, match="4k \\+ 1"):
         pipe(np.zeros((64, 64, 3), np.uint8), np.zeros(16000, np.float32), config=GenerateConfig(window=6), window_box=(0, 0, 32, 32))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -73,23 +74,50 @@ def test_log_mel_without_torchaudio():
     assert abs(centres[peak] - 1000) < 150  # the 1 kHz tone lands in the band around 1 kHz
 
 
-def test_forward_backward_and_audio_layers_start_silent():
+def test_forward_backward_audio_reaches_the_audio_encoder():
     torch.manual_seed(0)
     model = AvatarModel(get_size("tiny"))
     noisy, t, cond, text, image, audio = _inputs(model)
     out = model(noisy, t, cond, text, image, audio)
     assert out.shape == noisy.shape
-    # zero-initialised audio output: other audio gives the same prediction at initialisation
+    # trained from scratch, the audio layers start live: other audio changes the prediction at initialisation,
+    # and the loss's gradient reaches the audio encoder's first layer (a zero output projection would block it)
     other = model.audio_tokens(None, audio.shape[1], 1)
-    assert torch.allclose(model(noisy, t, cond, text, image, other), out)
+    assert not torch.allclose(model(noisy, t, cond, text, image, other), out)
     out.pow(2).mean().backward()
     assert model.audio_layers[0].to_out.weight.grad.abs().sum() > 0
-    assert model.audio_encoder.convs[0].weight.grad is None or True
-    # after the audio layers learn, the audio changes the prediction
+    assert model.audio_encoder.convs[0].weight.grad.abs().sum() > 0
+
+
+def test_audio_layers_join_a_trained_backbone_silently():
+    """On official weights (paper shapes) the added layers start at zero: the backbone computes what it did."""
+    torch.manual_seed(0)
+    model = AvatarModel(dataclasses.replace(get_size("tiny"), weights="a_trained_backbone"))
+    noisy, t, cond, text, image, audio = _inputs(model)
+    other = model.audio_tokens(None, audio.shape[1], 1)
+    assert torch.equal(model(noisy, t, cond, text, image, other), model(noisy, t, cond, text, image, audio))
     with torch.no_grad():
         for layer in model.audio_layers:
             layer.to_out.weight.normal_(0, 0.5)
     assert not torch.allclose(model(noisy, t, cond, text, image, other), model(noisy, t, cond, text, image, audio))
+
+
+def test_audio_layer_reads_the_state_after_text_cross_attention():
+    """The hook's state is the block's own: self-attention's output plus the text cross-attention's, as the block
+    itself adds them before its feed-forward."""
+    torch.manual_seed(0)
+    model = AvatarModel(get_size("tiny"))
+    noisy, t, cond, text, image, audio = _inputs(model)
+    block, seen = model.transformer.blocks[0], {}
+    # registered after the model's own hook: sees text + audio, what the block adds to its state
+    block.attn2.register_forward_hook(lambda m, a, o: seen.update(attn2_out=o))
+    block.norm3.register_forward_pre_hook(lambda m, a: seen.update(before_ffn=a[0]))
+    model.audio_layers[0].register_forward_hook(lambda m, a, o: seen.update(audio_in=a[0], audio_out=o))
+    block.norm2.register_forward_pre_hook(lambda m, a: seen.update(after_self=a[0]))
+    model(noisy, t, cond, text, image, audio)
+    text_out = seen["attn2_out"] - seen["audio_out"]
+    assert torch.allclose(seen["audio_in"], seen["after_self"] + text_out, atol=1e-5)
+    assert torch.allclose(seen["before_ffn"], seen["after_self"] + text_out + seen["audio_out"], atol=1e-5)
 
 
 def test_audio_only_reaches_its_frames():
