@@ -37,6 +37,7 @@ from kling.models.conditioning import known_frames, mask_channels, masked_video
 from kling.models.framing import crop, face_window, paste
 from kling.models.registry import get_size
 from kling.models.vae import decode, encode, load_vae, to_frames, to_video
+from kling.train.avatar import TRAINER_VERSION
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,6 +77,10 @@ def load_checkpoint(folder: str | Path, ema: bool = True) -> AvatarCheckpoint:
         raise FileNotFoundError(f"{folder}: not an avatar checkpoint (no meta.json); train one with the "
                                 "training/avatar asset or kling.train.avatar.train_avatar")
     meta = json.loads((folder / "meta.json").read_text())
+    if meta.get("trainer_version", TRAINER_VERSION) != TRAINER_VERSION:
+        raise ValueError(f"{folder}: made by avatar trainer version {meta['trainer_version']}, whose model this code "
+                         f"no longer builds (version {TRAINER_VERSION}); retrain it (the training/avatar asset, or "
+                         "`kling demo`)")
     model = AvatarModel(get_size(meta["size"]))
     weights = folder / ("ema.safetensors" if ema and (folder / "ema.safetensors").is_file() else "model.safetensors")
     model.load_state_dict(load_tensors(weights))

@@ -93,3 +93,16 @@ def test_benchmark_cases_become_a_system_folder_and_unchanged_clips_are_kept(inp
     assert again["talk"]["reused"] and (out / "talk.mp4").stat().st_mtime_ns == made
     other = generate_cases(root / "run", cases[:1], out, GenerateConfig(steps=1, seed=5))
     assert not other["talk"].get("reused") and other["talk"]["seed"] == 5  # another config: generated again
+
+
+def test_a_checkpoint_of_an_older_trainer_is_refused_with_the_way_out(inputs, tmp_path):
+    import shutil
+
+    root, _, _, _ = inputs
+    folder = load_checkpoint(root / "run").folder
+    old = shutil.copytree(folder, tmp_path / folder.name)
+    shutil.copytree(folder.parent / "vae", tmp_path / "vae")
+    meta = json.loads((old / "meta.json").read_text())
+    (old / "meta.json").write_text(json.dumps(meta | {"trainer_version": 1}))
+    with pytest.raises(ValueError, match="trainer version 1.*retrain"):
+        load_checkpoint(old)
