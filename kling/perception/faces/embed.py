@@ -8,6 +8,7 @@ into every output as `backbone_sha256`, so embeddings from different files are n
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 from typing import Sequence
 
@@ -21,6 +22,15 @@ BACKBONE = "dlib_resnet_v1"
 EMBED_DIM = 128
 
 
+@lru_cache(maxsize=4)
+def _load_recognition_model(path: str):
+    """One loaded ResNet per file (~0.1 s a load): the cascade makes an encoder for every video's keyframes; the
+    network is read-only at run time, so encoders share it."""
+    import dlib
+
+    return dlib.face_recognition_model_v1(path)
+
+
 class DlibFaceEncoder:
     """128-d identity descriptors for detected faces (uses their 68 points, predicting them if absent)."""
 
@@ -32,7 +42,7 @@ class DlibFaceEncoder:
 
         self._dlib = dlib
         self.model_path = Path(model_path) if model_path else dlib_model_path("resnet")
-        self._net = dlib.face_recognition_model_v1(str(self.model_path))
+        self._net = _load_recognition_model(str(self.model_path))
         self.padding = float(padding)
         self._lm: Dlib68Predictor | None = None
 
