@@ -5,9 +5,10 @@ difference. Its within-segment distribution is the signal with ``GUARD`` frames 
 boundary removed; location = median, scale = max(1.4826 * MAD, 5% of the median, ``MIN_SCALE`` grey levels)
 (the floor keeps a perfectly still clip from dividing by ~0). A boundary's score is the robust z of the
 largest change within one frame of it. Boundaries are given (a generated video's sidecar names its `joins`,
-where independently generated pieces meet: windows, or the cascade's sub-clips) or detected: frames whose robust z against the whole clip exceeds ``Z_THRESHOLD``, local maxima only. The
-worst boundary is the one with the largest z; ``max_z`` over all frames is reported too, so a steady clip
-shows a low number rather than nothing.
+where independently generated pieces meet: windows, or the cascade's sub-clips) or detected: frames whose
+robust z against the whole clip exceeds ``Z_THRESHOLD``, local maxima only. The worst boundary is the one
+with the largest z; ``max_z`` over all frames is reported too, so a steady clip shows a low number rather
+than nothing.
 """
 
 from __future__ import annotations
@@ -111,6 +112,6 @@ def given_joins(video: str | Path) -> list[int] | None:
         return None
     try:
         joins = json.loads(meta.read_text()).get("joins")
-    except (json.JSONDecodeError, AttributeError):
+        return [int(j) for j in joins] if isinstance(joins, list) else None
+    except (json.JSONDecodeError, AttributeError, TypeError, ValueError):  # not a generator's sidecar
         return None
-    return [int(j) for j in joins] if isinstance(joins, list) else None

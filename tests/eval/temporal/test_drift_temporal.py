@@ -94,8 +94,9 @@ def test_a_generated_videos_sidecar_gives_its_joins(clips, tmp_path):
     worst = {r["clip_id"]: r for r in rows if r["metric"] == "transition_worst_z"}
     assert worst["gen"]["window"] == "all" and worst["gen"]["n"] == 3 and worst["gen"]["value"] > 3 * Z_THRESHOLD
     assert worst["plain"]["n"] == 0 and np.isnan(worst["plain"]["value"])
-    sidecar(plain).write_text("not json")  # a stray file beside a video is no claim of joins
-    assert evaluate_drift(plain, window_s=1.0).transitions.detected
+    for stray in ("not json", "[1, 2]", '{"joins": ["a"]}'):  # a file beside a video that is no claim of joins
+        sidecar(plain).write_text(stray)
+        assert evaluate_drift(plain, window_s=1.0).transitions.detected
 
 
 def test_rows_carry_protocol_backbone_window(clips):
