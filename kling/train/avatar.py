@@ -322,7 +322,8 @@ def train_avatar_run(shard_dir: str | Path, vae_run: dict, root: str | Path, cfg
     """Train into `root/<recipe hash>/` on the VAE run `vae_run` (kling.train.vae.train_vae_run's result):
     a finished run of the same recipe is reused, an interrupted one resumes; `root/latest.json` points at it.
     With `held_out` windows, the trained (EMA) model's audio reliance on them joins the result as
-    `held_out_audio` (kept in the run folder, so a reused run does not measure it again)."""
+    `held_out_audio` (kept in the run folder, so a reused run does not measure it again); sizes trained from
+    scratch only (the paper shapes' text embeddings come from umT5, which this trainer does not run)."""
     require_samples(shard_dir)
     recipe = avatar_recipe(split_hash(shard_dir), vae_run["recipe"], cfg)
     out = recipe_dir(root, recipe)
@@ -333,7 +334,7 @@ def train_avatar_run(shard_dir: str | Path, vae_run: dict, root: str | Path, cfg
     else:
         meta = train_avatar(shard_dir, Path(vae_run["dir"]) / "vae", out, cfg, progress)
     meta |= {"recipe": recipe, "run_dir": str(out)}
-    if held_out and len(held_out) >= 2:
+    if held_out and len(held_out) >= 2 and not get_size(cfg.size).weights:  # paper shapes: umT5 text, not here
         meta["held_out_audio"] = _held_out_audio(Path(meta["dir"]), cfg.size, held_out)
     point_latest(root, out, {"recipe": recipe, "checkpoint": meta["dir"]})
     return meta
