@@ -31,8 +31,9 @@ from diffusers import FlowMatchEulerDiscreteScheduler
 
 from kling.clock import SAMPLES_PER_FRAME
 from kling.io.audio import fit_length
-from kling.models.avatar import AvatarModel, patch_tokens
-from kling.models.checkpoint import checkpoint_hash, load_tensors
+from kling.hashing import config_hash
+from kling.models.avatar import AvatarModel
+from kling.models.checkpoint import checkpoint_hash, load_tensors, new_avatar_model
 from kling.models.conditioning import known_frames, mask_channels, masked_video
 from kling.models.framing import crop, face_window, paste
 from kling.models.registry import get_size
@@ -81,11 +82,17 @@ def load_checkpoint(folder: str | Path, ema: bool = True) -> AvatarCheckpoint:
         raise ValueError(f"{folder}: made by avatar trainer version {meta['trainer_version']}, whose model this code "
                          f"no longer builds (version {TRAINER_VERSION}); retrain it (the training/avatar asset, or "
                          "`kling demo`)")
-    model = AvatarModel(get_size(meta["size"]))
+    size = get_size(meta["size"])
+    model = new_avatar_model(size)  # a paper shape: its official backbone and encoders, then our trained layers
     weights = folder / ("ema.safetensors" if ema and (folder / "ema.safetensors").is_file() else "model.safetensors")
-    model.load_state_dict(load_tensors(weights))
+    model.load_checkpoint_state(load_tensors(weights))
     vae = load_vae((folder / meta.get("vae_dir", "../vae")).resolve())
-    return AvatarCheckpoint(model.eval(), vae.eval(), folder, checkpoint_hash(folder, ema), meta)
+    sha = checkpoint_hash(folder, ema)
+    if size.weights:  # our file holds only the trained layers: the backbone's pinned config.json joins the identity
+        from kling.weights import resolve, sha256_of
+
+        sha = config_hash({"trained": sha, size.weights: sha256_of(resolve(size.weights))})
+    return AvatarCheckpoint(model.eval(), vae.eval(), folder, sha, meta)
 
 
 def corrupt(face: np.ndarray) -> np.ndarray:
@@ -102,8 +109,8 @@ class Conditions:
     reference: np.ndarray  # the framed reference (side, side, 3) uint8
     text: torch.Tensor
     text_null: torch.Tensor  # the empty prompt, or the negative prompt
-    image_tok: torch.Tensor
-    image_neg: torch.Tensor
+    image_tok: torch.Tensor | None  # None: a text-to-video backbone (the reference is only a known frame)
+    image_neg: torch.Tensor | None
     audio_tok: torch.Tensor  # (1, frames, dim): one token per video frame, silence past the audio's end
     audio_null: torch.Tensor
     n_frames: int  # video frames the audio spans
@@ -147,10 +154,13 @@ class AvatarPipeline:
         padded = torch.from_numpy(fit_length(audio, total * SAMPLES_PER_FRAME))[None]
         audio_tok, audio_null = self.model.audio_tokens(padded, total, 1), self.model.audio_tokens(None, total, 1)
         # 4. reference image tokens (and the corrupted negative)
-        patch = self.size.image.get("patch", 2)
-        image_tok = patch_tokens(encode(self.vae, to_video(ref[None])), patch)
-        image_neg = patch_tokens(encode(self.vae, to_video(corrupt(ref)[None])), patch) if config.negative_frame else image_tok
+        image_tok = self.reference_tokens(ref)
+        image_neg = self.reference_tokens(corrupt(ref)) if config.negative_frame else image_tok
         return Conditions(window, ref, text, text_null, image_tok, image_neg, audio_tok, audio_null, n_frames)
+
+    def reference_tokens(self, face: np.ndarray) -> torch.Tensor | None:
+        latent = encode(self.vae, to_video(face[None])) if self.size.image["kind"] == "vae_patches" else None
+        return self.model.image_tokens(face[None], latent)
 
     def with_prompt(self, cond: Conditions, prompt: str, negative_prompt: str = "") -> Conditions:
         """The same conditions under another prompt (a shot's), its negative prompt as the unconditional text."""
@@ -249,7 +259,7 @@ class AvatarPipeline:
         scheduler.set_timesteps(config.steps)
         cond3 = condition.expand(3, -1, -1, -1, -1)
         text3 = torch.cat([cond.text, cond.text, cond.text_null])
-        image3 = torch.cat([cond.image_tok, cond.image_tok, cond.image_neg])
+        image3 = None if cond.image_tok is None else torch.cat([cond.image_tok, cond.image_tok, cond.image_neg])
         audio3 = torch.cat([audio, audio_null, audio_null])
         for t in scheduler.timesteps:
             full, no_audio, none = self.model(latents.expand(3, -1, -1, -1, -1), t.expand(3).float(), cond3, text3,

@@ -4,7 +4,8 @@ Official weights: a diffusers-format Wan folder (`transformer/` with config.json
 `diffusion_pytorch_model-0000k-of-0000n.safetensors` and their `.index.json`; `vae/`) loads unchanged
 through diffusers' from_pretrained. Missing files stop with WeightsUnavailable naming the fetch command.
 
-Our checkpoints (one folder per step): model.safetensors (the whole AvatarModel), ema.safetensors,
+Our checkpoints (one folder per step): model.safetensors (the whole AvatarModel; on a frozen official backbone
+only what trains, AvatarModel.checkpoint_keys), ema.safetensors,
 optimizer.safetensors (tensors) + meta.json (size, step, optimizer param groups, config, hashes).
 """
 
@@ -19,7 +20,7 @@ from safetensors.torch import load_file, save_file
 
 from kling.atomic import atomic_path, atomic_write_json
 from kling.hashing import file_sha256
-from kling.models.avatar import AvatarModel
+from kling.models.avatar import AvatarModel, PretrainedEncoders
 from kling.models.registry import ModelSize, get_size
 
 INDEX = "diffusion_pytorch_model.safetensors.index.json"
@@ -48,8 +49,28 @@ def load_wan_transformer(folder: str | Path, weights_name: str | None = None) ->
     return WanTransformer3DModel.from_pretrained(str(folder), local_files_only=True)
 
 
-def avatar_from_official(size: ModelSize | str, folder: str | Path | None = None) -> AvatarModel:
-    """The avatar model on an official Wan transformer (diffusers folder; default: the registry's file)."""
+def load_encoders(size: ModelSize) -> PretrainedEncoders:
+    """The frozen encoders a size names (umT5 text, wav2vec2 audio, CLIP vision reference tokens), each from its
+    official files under $KLING_WEIGHTS; WeightsUnavailable with the fetch command when one is missing."""
+    from kling.models.audio import Wav2Vec2Features, resolve_wav2vec2
+    from kling.models.image import ClipImageTokens
+    from kling.models.text import UMT5Embedder
+    from kling.weights import resolve
+
+    encoders = PretrainedEncoders()
+    if size.text["kind"] == "umt5":  # <repo>/text_encoder/config.json, the tokenizer in <repo>/tokenizer/
+        encoders.text = UMT5Embedder(resolve(size.text["weights"]).parent.parent)
+    if size.audio["kind"] == "wav2vec2":
+        encoders.audio = Wav2Vec2Features(resolve_wav2vec2(size.audio["weights"]))
+    if size.image["kind"] == "clip":  # <repo>/image_encoder/config.json, its processor in <repo>/image_processor/
+        encoders.image = ClipImageTokens(resolve(size.image["weights"]).parent.parent)
+    return encoders
+
+
+def avatar_from_official(size: ModelSize | str, folder: str | Path | None = None,
+                         encoders: PretrainedEncoders | None = None) -> AvatarModel:
+    """The avatar model on an official Wan transformer (diffusers folder; default: the registry's file) with the
+    pretrained encoders its size names (default: from their registry files)."""
     from kling.weights import resolve
 
     size = get_size(size) if isinstance(size, str) else size
@@ -57,7 +78,15 @@ def avatar_from_official(size: ModelSize | str, folder: str | Path | None = None
         if not size.weights:
             raise ValueError(f"{size.name} has no official weights; it trains from scratch")
         folder = resolve(size.weights).parent  # the index JSON's folder
-    return AvatarModel(size, load_wan_transformer(folder, size.weights))
+    transformer = load_wan_transformer(folder, size.weights)
+    return AvatarModel(size, transformer, encoders if encoders is not None else load_encoders(size))
+
+
+def new_avatar_model(size: ModelSize | str) -> AvatarModel:
+    """A size's model before our training: from scratch (`tiny`, seeded by the caller), or its official backbone
+    and encoders (never random weights in their place: WeightsUnavailable names the fetch command)."""
+    size = get_size(size) if isinstance(size, str) else size
+    return avatar_from_official(size) if size.weights else AvatarModel(size)
 
 
 # -- our checkpoints ------------------------------------------------------------------------------------
@@ -86,7 +115,8 @@ def save_checkpoint(folder: str | Path, model: torch.nn.Module, ema: dict[str, t
                     opt: torch.optim.Optimizer | None, meta: dict) -> Path:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    _save_tensors(folder / "model.safetensors", model.state_dict())
+    state = model.checkpoint_state() if isinstance(model, AvatarModel) else model.state_dict()
+    _save_tensors(folder / "model.safetensors", state)
     if ema is not None:
         _save_tensors(folder / "ema.safetensors", ema)
     if opt is not None:
@@ -106,7 +136,11 @@ def load_training_state(folder: str | Path, model: torch.nn.Module, opt: torch.o
     """Put a `save_checkpoint` folder's weights and optimiser state back (to resume training); its meta.json."""
     folder = Path(folder)
     meta = json.loads((folder / "meta.json").read_text())
-    model.load_state_dict(load_tensors(folder / "model.safetensors"))
+    tensors = load_tensors(folder / "model.safetensors")
+    if isinstance(model, AvatarModel):
+        model.load_checkpoint_state(tensors)
+    else:
+        model.load_state_dict(tensors)
     opt.load_state_dict(optimizer_state(load_tensors(folder / "optimizer.safetensors"), meta["optimizer"]))
     return meta
 

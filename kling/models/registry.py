@@ -22,7 +22,7 @@ class ModelSize:
     vae: dict[str, Any]  # AutoencoderKLWan config
     audio: dict[str, Any]  # audio features: {"kind": "logmel" | "wav2vec2", dims...}
     text: dict[str, Any]  # text features: {"kind": "tiny" | "umt5", ...}
-    image: dict[str, Any]  # reference image tokens: {"kind": "vae_patches" | "clip", ...}
+    image: dict[str, Any]  # reference image tokens: {"kind": "vae_patches" | "clip" | "none", ...}
     frames: int  # frames per generated window (4k + 1, the VAE's temporal stride)
     size: int  # square frame side in pixels
     audio_margin: int = 2  # video frames each side a latent frame's audio window reaches (Kling-Avatar 1.0)
@@ -84,8 +84,8 @@ REGISTRY: dict[str, ModelSize] = {
             transformer=_wan(layers=30, heads=12, ffn=8960, image=False, flf=False),
             vae=dict(WAN_VAE),
             audio=dict(kind="wav2vec2", weights="wav2vec2_base_960h", dim=768),
-            text=dict(kind="umt5", max_len=512),
-            image=dict(kind="vae_patches", patch=2),
+            text=dict(kind="umt5", weights="wan21_umt5", max_len=512),
+            image=dict(kind="none"),  # a text-to-video backbone reads no image tokens (the reference is a known frame)
             frames=81, size=480,
             weights="wan21_t2v_1_3b", train_only_audio=True,
         ),
@@ -94,7 +94,7 @@ REGISTRY: dict[str, ModelSize] = {
             transformer=_wan(layers=40, heads=40, ffn=13824, image=True, flf=False),
             vae=dict(WAN_VAE),
             audio=dict(kind="wav2vec2", weights="wav2vec2_base_960h", dim=768),
-            text=dict(kind="umt5", max_len=512),
+            text=dict(kind="umt5", weights="wan21_umt5", max_len=512),
             image=dict(kind="clip", weights="wan21_clip_vision"),
             frames=81, size=480,
             weights="wan21_i2v_14b_480p", train_only_audio=True,
@@ -104,8 +104,8 @@ REGISTRY: dict[str, ModelSize] = {
             transformer=_wan(layers=40, heads=40, ffn=13824, image=True, flf=True),
             vae=dict(WAN_VAE),
             audio=dict(kind="wav2vec2", weights="wav2vec2_base_960h", dim=768),
-            text=dict(kind="umt5", max_len=512),
-            image=dict(kind="clip", weights="wan21_clip_vision"),
+            text=dict(kind="umt5", weights="wan21_umt5", max_len=512),
+            image=dict(kind="clip", weights="wan21_clip_vision", images=2),  # first and last image tokens
             frames=81, size=720,
             weights="wan21_flf2v_14b_720p", train_only_audio=True,
         ),

@@ -1,7 +1,7 @@
 """Training the avatar model (kling.models.avatar) on the shards with a frozen VAE.
 
 Per sample and step: a random conditioning mask (none / first / first_last / context:K) over the window's
-own frames, a reference frame drawn from the same window (its VAE latent as image tokens), the window's
+own frames, a reference frame drawn from the same window (AvatarModel.image_tokens), the window's
 audio (dropped to the learned null audio with p_audio_drop) and its text (dropped to "" with
 p_text_drop): the dropouts train classifier-free guidance. Loss: flow matching (x_t = (1 - s) x0 + s e,
 target e - x0, timestep 1000 s with s logit-normal and shifted, as Wan trains), weighted by
@@ -10,7 +10,8 @@ lip_weight x the audio encoder's lip head error (mouth opening per frame from th
 
 Seeded per step (a resumed run replays the same batches); checkpoints in safetensors (model, EMA,
 optimiser) + meta.json; the loss curve in Parquet. `tiny` trains every weight; the paper shapes train only
-the added audio layers on the frozen official backbone (AvatarModel.trainable_parameters).
+the added audio layers on the frozen official backbone and encoders (AvatarModel.trainable_parameters), and
+their checkpoints hold only those (AvatarModel.checkpoint_keys).
 """
 
 from __future__ import annotations
@@ -32,10 +33,9 @@ from kling.atomic import atomic_write_json
 from kling.clock import SAMPLES_PER_FRAME
 from kling.hashing import config_hash
 from kling.models.audio_attention import latent_frame_span
-from kling.models.avatar import AvatarModel, patch_tokens
-from kling.models.checkpoint import load_tensors, load_training_state, save_checkpoint
+from kling.models.avatar import AvatarModel
+from kling.models.checkpoint import load_tensors, load_training_state, new_avatar_model, save_checkpoint
 from kling.models.conditioning import known_frames, mask_channels, masked_video, random_mask_kind
-from kling.models.registry import get_size
 from kling.models.vae import encode, load_vae, to_video
 from kling.train.avatar_shards import read_shards, require_samples, split_hash
 from kling.train.runs import latest_step, point_latest, recipe_config, recipe_dir, write_loss_curve
@@ -132,13 +132,15 @@ def training_batch(samples: list[dict], cache: LatentCache, model: AvatarModel, 
         m = mask_channels(known_frames(kind, n), size.temporal_stride, lat.shape[-2], lat.shape[-1])
         x0.append(lat)
         cond.append(torch.cat([m, c], dim=0))
-        refs.append(patch_tokens(cache.get(i, f"ref:{rng.randrange(n)}")[None], size.image.get("patch", 2))[0])
+        k = rng.randrange(n)
+        refs.append(model.image_tokens(s["frames"][k: k + 1], cache.get(i, f"ref:{k}")[None]))
         texts.append("" if rng.random() < cfg.p_text_drop else s["meta"]["text"])
         audio.append(_audio(s))
         mouth.append(mouth_masks(s["mouth"], s["frames"].shape[1]))
         opening.append(torch.from_numpy(mouth_opening(s["mouth"])))
     drop = torch.tensor([rng.random() < cfg.p_audio_drop for _ in idx])
-    return {"x0": torch.stack(x0), "condition": torch.stack(cond), "image": torch.stack(refs), "texts": texts,
+    image = None if refs[0] is None else torch.cat(refs)
+    return {"x0": torch.stack(x0), "condition": torch.stack(cond), "image": image, "texts": texts,
             "audio": torch.stack(audio), "audio_drop": drop, "mouth": torch.stack(mouth)[:, None],
             "opening": torch.stack(opening),
             "noise": torch.randn(torch.stack(x0).shape, generator=gen), "sigma": sample_sigmas(len(idx), gen, cfg.shift)}
@@ -188,7 +190,7 @@ def audio_reliance(model: AvatarModel, vae, samples: list[dict], sigmas: tuple[f
             x0 = cache.get(i, "x0")[None]
             known = mask_channels(known_frames("first", n), size.temporal_stride, x0.shape[-2], x0.shape[-1])
             condition = torch.cat([known, cache.get(i, "first")])[None]
-            image = patch_tokens(cache.get(i, "ref:0")[None], size.image.get("patch", 2))
+            image = model.image_tokens(s["frames"][:1], cache.get(i, "ref:0")[None])
             text = model.text_embeddings([s["meta"]["text"]])
             noise = torch.randn(x0.shape, generator=gen)
             mouth = latent_mouth_weight(mouth_masks(s["mouth"], s["frames"].shape[1])[None, None], size.temporal_stride,
@@ -211,7 +213,7 @@ def audio_reliance(model: AvatarModel, vae, samples: list[dict], sigmas: tuple[f
 
 def _ema_update(ema: dict[str, torch.Tensor], model: torch.nn.Module, decay: float) -> None:
     with torch.no_grad():
-        for k, v in model.state_dict().items():
+        for k, v in model.checkpoint_state().items():
             if v.dtype.is_floating_point:
                 ema[k].mul_(decay).add_(v.detach(), alpha=1 - decay)
             else:
@@ -219,13 +221,10 @@ def _ema_update(ema: dict[str, torch.Tensor], model: torch.nn.Module, decay: flo
 
 
 def build_model(cfg: AvatarTrainConfig) -> AvatarModel:
-    """`tiny` from scratch (seeded); a paper shape on its official Wan transformer (WeightsUnavailable with
-    the fetch command when it is missing: never a random backbone), its added audio layers seeded."""
-    from kling.models.checkpoint import avatar_from_official
-
+    """`tiny` from scratch (seeded); a paper shape on its official Wan transformer and encoders (WeightsUnavailable
+    with the fetch command when one is missing: never a random backbone), its added audio layers seeded."""
     torch.manual_seed(cfg.seed)
-    size = get_size(cfg.size)
-    return avatar_from_official(size) if size.weights else AvatarModel(size)
+    return new_avatar_model(cfg.size)
 
 
 def train_avatar(shard_dir: str | Path, vae_dir: str | Path, out_dir: str | Path,
@@ -244,7 +243,7 @@ def train_avatar(shard_dir: str | Path, vae_dir: str | Path, out_dir: str | Path
     model = build_model(cfg)
     params = model.trainable_parameters()
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    ema = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    ema = {k: v.detach().clone() for k, v in model.checkpoint_state().items()}
     step, history = 0, []
     if (ck := latest_step(out_dir)) is not None:
         meta = load_training_state(ck, model, opt)
@@ -301,8 +300,8 @@ def _held_out_audio(checkpoint: Path, size: str, held_out: list[dict]) -> dict:
     path = checkpoint.parent / "held_out_audio.json"
     record = json.loads(path.read_text()) if path.is_file() else {}
     if record.get("checkpoint") != checkpoint.name or record.get("windows") != len(held_out):
-        model = AvatarModel(get_size(size))
-        model.load_state_dict(load_tensors(checkpoint / "ema.safetensors"))
+        model = new_avatar_model(size)
+        model.load_checkpoint_state(load_tensors(checkpoint / "ema.safetensors"))
         vae = load_vae(checkpoint.parent / "vae").eval()
         record = {"checkpoint": checkpoint.name} | audio_reliance(model, vae, held_out)
         atomic_write_json(path, record)
@@ -322,8 +321,7 @@ def train_avatar_run(shard_dir: str | Path, vae_run: dict, root: str | Path, cfg
     """Train into `root/<recipe hash>/` on the VAE run `vae_run` (kling.train.vae.train_vae_run's result):
     a finished run of the same recipe is reused, an interrupted one resumes; `root/latest.json` points at it.
     With `held_out` windows, the trained (EMA) model's audio reliance on them joins the result as
-    `held_out_audio` (kept in the run folder, so a reused run does not measure it again); sizes trained from
-    scratch only (the paper shapes' text embeddings come from umT5, which this trainer does not run)."""
+    `held_out_audio` (kept in the run folder, so a reused run does not measure it again)."""
     require_samples(shard_dir)
     recipe = avatar_recipe(split_hash(shard_dir), vae_run["recipe"], cfg)
     out = recipe_dir(root, recipe)
@@ -334,7 +332,7 @@ def train_avatar_run(shard_dir: str | Path, vae_run: dict, root: str | Path, cfg
     else:
         meta = train_avatar(shard_dir, Path(vae_run["dir"]) / "vae", out, cfg, progress)
     meta |= {"recipe": recipe, "run_dir": str(out)}
-    if held_out and len(held_out) >= 2 and not get_size(cfg.size).weights:  # paper shapes: umT5 text, not here
+    if held_out and len(held_out) >= 2:
         meta["held_out_audio"] = _held_out_audio(Path(meta["dir"]), cfg.size, held_out)
     point_latest(root, out, {"recipe": recipe, "checkpoint": meta["dir"]})
     return meta
