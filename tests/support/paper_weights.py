@@ -3,7 +3,8 @@
 `Wan2.1-I2V-14B-480P-Diffusers/` as diffusers publishes it (transformer/ sharded with its index JSON, vae/,
 text_encoder/ (umT5, sharded) + tokenizer/, image_encoder/ (CLIP vision) + image_processor/) and
 `wav2vec2-base-960h/` (a Wav2Vec2ForCTC save), each with random weights at toy shapes, and `MINI_I2V`: the
-I2V-14B registry entry at those shapes. Nothing official is downloaded: the loaders see the same files.
+I2V-14B registry entry at those shapes; `MINI_T2V` likewise for the T2V-1.3B transformer (no image input, the
+mask and condition channels added). Nothing official is downloaded: the loaders see the same files.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import torch
 from kling.models.registry import ModelSize, get_size
 
 REPO = "Wan2.1-I2V-14B-480P-Diffusers"
+T2V_REPO = "Wan2.1-T2V-1.3B-Diffusers"  # its transformer only: the encoders are the I2V repo's (the same umT5)
 TEXT_DIM, IMAGE_DIM, AUDIO_DIM = 32, 16, 16
 
 
@@ -26,7 +28,15 @@ def _mini_i2v() -> ModelSize:
                                audio=dict(paper.audio, dim=AUDIO_DIM))
 
 
-MINI_I2V = _mini_i2v()
+def _mini_t2v() -> ModelSize:
+    tiny, paper = get_size("tiny"), get_size("wan2.1-t2v-1.3b")
+    transformer = {k: v for k, v in tiny.transformer.items() if k not in ("image_dim", "added_kv_proj_dim")}
+    return dataclasses.replace(paper, name="mini-t2v", vae=dict(tiny.vae), frames=9, size=32,
+                               transformer=dict(transformer, text_dim=TEXT_DIM, in_channels=tiny.z_dim),
+                               audio=dict(paper.audio, dim=AUDIO_DIM))
+
+
+MINI_I2V, MINI_T2V = _mini_i2v(), _mini_t2v()
 
 
 def _tokenizer(folder: Path) -> None:
@@ -41,8 +51,8 @@ def _tokenizer(folder: Path) -> None:
                     extra_ids=0).save_pretrained(str(folder))
 
 
-def make_paper_weights(root: Path, seed: int = 0) -> ModelSize:
-    """Write the miniature official folders under `root` (a $KLING_WEIGHTS); returns their size (MINI_I2V)."""
+def make_paper_weights(root: Path, seed: int = 0) -> None:
+    """Write the miniature official folders under `root` (a $KLING_WEIGHTS)."""
     from diffusers import AutoencoderKLWan, WanTransformer3DModel
     from transformers import (CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModel, UMT5Config, UMT5EncoderModel,
                               Wav2Vec2Config, Wav2Vec2ForCTC)
@@ -50,6 +60,7 @@ def make_paper_weights(root: Path, seed: int = 0) -> ModelSize:
     torch.manual_seed(seed)
     repo = root / REPO
     WanTransformer3DModel(**MINI_I2V.transformer).save_pretrained(str(repo / "transformer"), max_shard_size="100KB")
+    WanTransformer3DModel(**MINI_T2V.transformer).save_pretrained(str(root / T2V_REPO / "transformer"))
     AutoencoderKLWan(**MINI_I2V.vae).save_pretrained(str(repo / "vae"))
     UMT5EncoderModel(UMT5Config(vocab_size=40, d_model=TEXT_DIM, d_kv=8, d_ff=64, num_layers=1, num_heads=2,
                                 relative_attention_num_buckets=8, relative_attention_max_distance=16)
@@ -65,4 +76,3 @@ def make_paper_weights(root: Path, seed: int = 0) -> ModelSize:
                                   num_feat_extract_layers=2, num_conv_pos_embeddings=8,
                                   num_conv_pos_embedding_groups=2, vocab_size=12)
                    ).save_pretrained(str(root / "wav2vec2-base-960h"))
-    return MINI_I2V
