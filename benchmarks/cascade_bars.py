@@ -3,8 +3,9 @@ project's own evaluation. Too long for `make demo` on 2 cores (see the closing n
 
 Reads a finished `make demo` ($KLING_HOME): its demo corpus, trained avatar model and profile. Builds the
 demo recipe's long cases (chained speech of one identity, no ground truth video) in a temporary folder,
-directs them (the profile's LLM backend; offline rules by default), generates each configured system, and
-evaluates every system with eval.suite as `eval/runs` does. Prints one table: per system, the metrics that
+directs them (the profile's LLM backend; offline rules by default), generates each configured system and the
+still-reference control (the lip-sync bar's reference; the long cases have no ground truth for the other controls),
+and evaluates every one with eval.suite as `eval/runs` does. Prints one table: per system, the metrics that
 speak to drift, joins and lip sync, and each bar with whether it holds. A report, not a test.
 
     KLING_HOME=.kling python benchmarks/cascade_bars.py [--classes 1min] [--cases 2] [--out bars.json]
@@ -48,6 +49,8 @@ def main() -> None:
     import pandas as pd
 
     from eval.benchmark_recipes import build_demo_benchmark
+    from eval.control_videos import generate_controls
+    from eval.leaderboard.controls import STILL_REFERENCE
     from eval.leaderboard.schema import RunContext
     from eval.runs import eval_settings
     from eval.suite import evaluate_system
@@ -72,14 +75,16 @@ def main() -> None:
         timings = {"direct": round(time.perf_counter() - t, 1)}
         settings = eval_settings(profile, layout)
         rows = []
-        for name in args.systems:
-            folder = tmp / "systems" / name
+        controls = generate_controls(bench, tmp / "controls").folders
+        for name in args.systems + [STILL_REFERENCE]:
+            folder = controls[name] if name == STILL_REFERENCE else tmp / "systems" / name
             t = time.perf_counter()
-            generate_cases(layout.training("avatar"), bench.cases, folder, SystemConfig.from_profile(SYSTEMS[name]),
-                           storylines=storylines, super_resolution=layout.training("super_resolution"))
+            if name != STILL_REFERENCE:
+                generate_cases(layout.training("avatar"), bench.cases, folder, SystemConfig.from_profile(SYSTEMS[name]),
+                               storylines=storylines, super_resolution=layout.training("super_resolution"))
+                write_descriptor(folder, SystemDescriptor(name=name, version="bench", kind="model",
+                                                          source="benchmarks/cascade_bars.py"))
             timings[f"generate {name}"] = round(time.perf_counter() - t, 1)
-            write_descriptor(folder, SystemDescriptor(name=name, version="bench", source="benchmarks/cascade_bars.py",
-                                                      kind="model"))
             t = time.perf_counter()
             result = evaluate_system(bench, load_system(folder), settings, RunContext.new(name, bench.name, settings.hash),
                                      storylines=storylines, super_resolution=layout.training("super_resolution"))

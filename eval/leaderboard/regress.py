@@ -12,8 +12,9 @@ file's sha256, or for a self-trained evaluator (the demo's sync expert) the sha2
 whose spread the tolerances cover (benchmarks/bench_cpu_spread.py measures it). A metric under a renamed backbone is
 "missing" (old key) plus "new" (new key), so it fails too.
 A tolerance may say when its metric means something (`defined_when: {sync_c: 0.5}`: the AV offset of a face
-whose Sync-C in the baseline is under 0.5 is the argmin of a flat curve); below that floor the metric is
-reported "undefined", not compared.
+whose Sync-C in the baseline is under 0.5 is the argmin of a flat curve), or on how many cases its baseline
+value must rest (`min_cases: 3`: a mean over the one case where a system kept a face is that case, not the
+benchmark); below that floor the metric is reported "undefined", not compared.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ class Tolerance:
     direction: str | None = None  # None: from higher_is_better
     # metric -> floor of its baseline value (same system, benchmark, backbone) under which this one means nothing
     defined_when: tuple[tuple[str, float], ...] = ()
+    min_cases: int = 0  # cases the baseline's aggregate must rest on (its `n`) for the metric to be compared
 
     def allowed(self, old: float) -> float:
         return max(self.abs, self.rel * abs(old))
@@ -68,8 +70,9 @@ class Tolerances:
 
 
 def _tol(d: Any, where: str) -> Tolerance:
-    if not isinstance(d, dict) or set(d) - {"abs", "rel", "direction", "defined_when"}:
-        raise ValueError(f"tolerances {where}: expected a mapping with abs, rel, direction, defined_when; got {d!r}")
+    if not isinstance(d, dict) or set(d) - {"abs", "rel", "direction", "defined_when", "min_cases"}:
+        raise ValueError(f"tolerances {where}: expected a mapping with abs, rel, direction, defined_when, min_cases; "
+                         f"got {d!r}")
     direction = d.get("direction")
     if direction is not None and direction not in DIRECTIONS:
         raise ValueError(f"tolerances {where}: direction must be one of {DIRECTIONS}, got {direction!r}")
@@ -79,8 +82,11 @@ def _tol(d: Any, where: str) -> Tolerance:
     when = d.get("defined_when") or {}
     if not isinstance(when, dict) or not all(isinstance(v, (int, float)) for v in when.values()):
         raise ValueError(f"tolerances {where}: defined_when must map metric names to numbers, got {when!r}")
+    min_cases = d.get("min_cases", 0)
+    if not isinstance(min_cases, int) or isinstance(min_cases, bool) or min_cases < 0:
+        raise ValueError(f"tolerances {where}: min_cases must be a non-negative integer, got {min_cases!r}")
     return Tolerance(float(d.get("abs", 0.0)), float(d.get("rel", 0.0)), direction,
-                     tuple(sorted((str(k), float(v)) for k, v in when.items())))
+                     tuple(sorted((str(k), float(v)) for k, v in when.items())), min_cases)
 
 
 def load_tolerances(path: str | Path | None) -> Tolerances:
@@ -229,6 +235,9 @@ def compare_to_baseline(current: Any, baseline: Any, tolerances: Tolerances | No
 def _below_floor(base: pd.DataFrame, key: tuple, tol: Tolerance) -> str:
     """Why the baseline's own numbers say this metric means nothing here ("" when it does)."""
     system, bench, metric, backbone = key
+    n = base.loc[key]["n"]
+    if tol.min_cases and (pd.isna(n) or int(n) < tol.min_cases):
+        return f"not compared: the baseline's value rests on {0 if pd.isna(n) else int(n)} case(s) (< {tol.min_cases})"
     for other, floor in tol.defined_when:
         ref = (system, bench, other, backbone)
         value = base.loc[ref]["value"] if ref in base.index else None

@@ -156,6 +156,26 @@ def test_an_offset_is_compared_only_where_the_baseline_is_confident(tmp_path):
         load_tolerances(f)
 
 
+def test_a_mean_over_too_few_cases_is_not_compared(tmp_path):
+    """A generated system that kept a face in one case of nine has a mouth-adherence "mean" over that case; on
+    another CPU its model keeps none and the number vanishes (bench_cpu_spread, avx2). `min_cases` leaves such
+    a value out, by the baseline's own case count, and still compares one that rests on enough cases."""
+    f = tmp_path / "tol.yaml"
+    f.write_text("systems:\n  ours:\n    '*': {abs: 0.05, min_cases: 3}\n")
+    tol = load_tolerances(f)
+    spec = {"adherence": (True, "measured:dlib", "d" * 64, "adherence/1")}
+    adherence_on = lambda cases: system_rows("ours", {"adherence": 0.0}, cases, noise=0, metrics=spec)  # noqa: E731
+    faceless = system_rows("ours", {"csim": 0.8}, CASES, noise=0)
+    rep = compare_to_baseline(faceless, adherence_on(CASES[:1]), tol)
+    adherence = next(c for c in rep.comparisons if c.metric == "adherence")
+    assert rep.ok and adherence.status == "undefined" and "rests on 1 case(s) (< 3)" in adherence.detail
+    rep = compare_to_baseline(faceless, adherence_on(CASES), tol)
+    assert not rep.ok and "adherence [ours / demo]: missing" in rep.format()
+    f.write_text("metrics:\n  adherence: {min_cases: 2.5}\n")
+    with pytest.raises(ValueError, match="min_cases"):
+        load_tolerances(f)
+
+
 def test_a_system_can_have_its_own_tolerance(tmp_path):
     """A model trained on the machine that runs the demo generates other videos on another CPU: every metric of
     that system gets its measured spread ("*"), one metric may be set apart, other systems stay tight."""
