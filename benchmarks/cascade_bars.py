@@ -87,7 +87,7 @@ def main() -> None:
             timings[f"generate {name}"] = round(time.perf_counter() - t, 1)
             t = time.perf_counter()
             result = evaluate_system(bench, load_system(folder), settings, RunContext.new(name, bench.name, settings.hash),
-                                     storylines=storylines, super_resolution=layout.training("super_resolution"))
+                                     storylines=storylines)
             timings[f"evaluate {name}"] = round(time.perf_counter() - t, 1)
             rows.append(result.rows.to_pandas())
             print(f"{name}: generated and evaluated ({timings[f'generate {name}']} s + {timings[f'evaluate {name}']} s)",

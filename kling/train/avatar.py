@@ -87,7 +87,7 @@ def latent_mouth_weight(mouth: torch.Tensor, stride: int, spatial: int) -> torch
 
 class LatentCache:
     """Frozen-VAE encodings, computed once per (sample, what): the clip, each mask kind's condition, each
-    reference frame."""
+    reference frame; and each reference frame's tokens for the model (`reference_tokens`)."""
 
     def __init__(self, vae, samples: list[dict]):
         self.vae, self.samples, self.cache = vae, samples, {}
@@ -104,6 +104,16 @@ class LatentCache:
             else:  # a mask kind
                 out = encode(self.vae, masked_video(video, known_frames(what, video.shape[2])))
             self.cache[key] = out[0]
+        return self.cache[key]
+
+    @torch.no_grad()
+    def reference_tokens(self, model: AvatarModel, i: int, k: int) -> torch.Tensor | None:
+        """Frame k of sample i as the model's reference image tokens (1, tokens, dim), or None
+        (AvatarModel.image_tokens; the VAE encodes the frame only for a model that reads latent patches)."""
+        key = (i, f"tokens:{k}")
+        if key not in self.cache:
+            latent = self.get(i, f"ref:{k}")[None] if model.size.image["kind"] == "vae_patches" else None
+            self.cache[key] = model.image_tokens(self.samples[i]["frames"][k: k + 1], latent)
         return self.cache[key]
 
 
@@ -132,8 +142,7 @@ def training_batch(samples: list[dict], cache: LatentCache, model: AvatarModel, 
         m = mask_channels(known_frames(kind, n), size.temporal_stride, lat.shape[-2], lat.shape[-1])
         x0.append(lat)
         cond.append(torch.cat([m, c], dim=0))
-        k = rng.randrange(n)
-        refs.append(model.image_tokens(s["frames"][k: k + 1], cache.get(i, f"ref:{k}")[None]))
+        refs.append(cache.reference_tokens(model, i, rng.randrange(n)))
         texts.append("" if rng.random() < cfg.p_text_drop else s["meta"]["text"])
         audio.append(_audio(s))
         mouth.append(mouth_masks(s["mouth"], s["frames"].shape[1]))
@@ -190,7 +199,7 @@ def audio_reliance(model: AvatarModel, vae, samples: list[dict], sigmas: tuple[f
             x0 = cache.get(i, "x0")[None]
             known = mask_channels(known_frames("first", n), size.temporal_stride, x0.shape[-2], x0.shape[-1])
             condition = torch.cat([known, cache.get(i, "first")])[None]
-            image = model.image_tokens(s["frames"][:1], cache.get(i, "ref:0")[None])
+            image = cache.reference_tokens(model, i, 0)
             text = model.text_embeddings([s["meta"]["text"]])
             noise = torch.randn(x0.shape, generator=gen)
             mouth = latent_mouth_weight(mouth_masks(s["mouth"], s["frames"].shape[1])[None, None], size.temporal_stride,
