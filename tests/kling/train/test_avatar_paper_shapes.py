@@ -63,6 +63,29 @@ def test_backbone_and_encoders_load_from_the_official_layouts(paper):
     assert image.shape == (2, 17, 16) and not torch.equal(image[0], image[1])  # CLS + 16 patches, penultimate layer
 
 
+def test_the_first_last_frame_shape_reads_two_images_per_sample(paper):
+    """Wan FLF2V's image embedder folds two images' tokens into one sequence per sample (diffusers stacks them on
+    the batch axis, rows 2b and 2b + 1): the reference twice, for every sample of a batch."""
+    import dataclasses
+
+    from kling.models.avatar import AvatarModel
+    from kling.models.checkpoint import load_encoders
+
+    _, i2v = paper
+    tokens = 17  # CLS + 16 patches of the miniature CLIP
+    flf = dataclasses.replace(i2v, name="mini-flf2v", image=dict(i2v.image, images=2),
+                              transformer=dict(i2v.transformer, pos_embed_seq_len=2 * tokens))
+    model = AvatarModel(flf, encoders=load_encoders(flf))
+    faces = np.random.default_rng(1).integers(0, 255, (2, 32, 32, 3), dtype=np.uint8)
+    image = model.image_tokens(faces)
+    assert image.shape == (4, tokens, 16) and torch.equal(image[0], image[1]) and not torch.equal(image[1], image[2])
+    f, hw = flf.latent_frames(), flf.size // flf.spatial_stride
+    out = model(torch.randn(2, flf.z_dim, f, hw, hw), torch.full((2,), 500.0),
+                torch.randn(2, flf.temporal_stride + flf.z_dim, f, hw, hw), model.text_embeddings(["a", "b"]), image,
+                model.audio_tokens(torch.randn(2, 9 * 640) * 0.1, 9, 2))
+    assert out.shape == (2, flf.z_dim, f, hw, hw) and torch.isfinite(out).all()
+
+
 def test_missing_encoder_names_its_fetch_command(paper, tmp_path, monkeypatch):
     import shutil
 
