@@ -97,7 +97,7 @@ def bench_generate(threads: int, seconds: float, device: str) -> dict:
 
     torch.set_num_threads(threads)
     with tempfile.TemporaryDirectory() as tmp:
-        ckpt = load_checkpoint(_checkpoint(Path(tmp)))
+        ckpt = load_checkpoint(_checkpoint(Path(tmp)), device=device)
         pipe = AvatarPipeline(ckpt)
         image = np.full((256, 256, 3), 128, np.uint8)
         audio = (np.random.default_rng(0).standard_normal(int(seconds * 16000)) * 0.1).astype(np.float32)
@@ -106,9 +106,12 @@ def bench_generate(threads: int, seconds: float, device: str) -> dict:
         frames, info = pipe(image, audio, prompt="a person talks", config=GenerateConfig(steps=20),
                             window_box=(88, 88, 168, 168))
         dt = time.perf_counter() - t0
-    return {"generate_fps": len(frames) / dt, "generate_s": dt, "frames": len(frames), "windows": info["windows"],
-            "denoise_steps": 20, "peak_rss_mb": _peak_mb(), "rss_rise_mb": _peak_mb() - before, "threads": threads,
-            "device": device}
+    out = {"generate_fps": len(frames) / dt, "generate_s": dt, "frames": len(frames), "windows": info["windows"],
+           "denoise_steps": 20, "peak_rss_mb": _peak_mb(), "rss_rise_mb": _peak_mb() - before, "threads": threads,
+           "device": device}
+    if device.startswith("cuda"):
+        out["peak_gpu_mb"] = torch.cuda.max_memory_allocated() / 2**20
+    return out
 
 
 def main() -> None:

@@ -85,3 +85,10 @@ def check_clock(raw: dict[str, Any], origin: Path | str = "<profile>") -> None:
             f"curation normalises every clip to it and every later step and metric protocol (SyncNet's Sync-C/D, "
             f"CSIM, FID/FVD, drift) reads that timeline, so another value would change every number silently. "
             f"Remove the key.")
+
+
+def compute_device() -> str:
+    """Where the avatar model and its VAE and encoders run: $KLING_DEVICE (cuda, cuda:1, ...), else cpu. The machine's
+    choice, like the thread count: never part of a recipe or a configuration. The CPU is the reproducible one (the
+    demo's baseline); another device gives other floats."""
+    return os.environ.get("KLING_DEVICE") or "cpu"

@@ -30,6 +30,7 @@ import torch
 from diffusers import FlowMatchEulerDiscreteScheduler
 
 from kling.clock import SAMPLES_PER_FRAME
+from kling.config import compute_device
 from kling.io.audio import fit_length
 from kling.hashing import config_hash
 from kling.models.avatar import AvatarModel
@@ -62,9 +63,10 @@ class AvatarCheckpoint:
     meta: dict
 
 
-def load_checkpoint(folder: str | Path, ema: bool = True) -> AvatarCheckpoint:
+def load_checkpoint(folder: str | Path, ema: bool = True, device: str | None = None) -> AvatarCheckpoint:
     """A trained avatar checkpoint folder (step-XXXXXX with meta.json), a run folder or the model's root under
-    Layout.training("avatar") (each followed through its latest.json)."""
+    Layout.training("avatar") (each followed through its latest.json), on `device` (default $KLING_DEVICE, else
+    cpu)."""
     folder = Path(folder)
     for _ in range(2):  # a model's root -> its latest run -> that run's latest step
         if (folder / "meta.json").is_file():
@@ -83,10 +85,11 @@ def load_checkpoint(folder: str | Path, ema: bool = True) -> AvatarCheckpoint:
                          f"no longer builds (version {TRAINER_VERSION}); retrain it (the training/avatar asset, or "
                          "`kling demo`)")
     size = get_size(meta["size"])
-    model = new_avatar_model(size)  # a paper shape: its official backbone and encoders, then our trained layers
+    device = device or compute_device()
+    model = new_avatar_model(size, device)  # a paper shape: its official backbone and encoders, then our layers
     weights = folder / ("ema.safetensors" if ema and (folder / "ema.safetensors").is_file() else "model.safetensors")
     model.load_checkpoint_state(load_tensors(weights))
-    vae = load_vae((folder / meta.get("vae_dir", "../vae")).resolve())
+    vae = load_vae((folder / meta.get("vae_dir", "../vae")).resolve()).to(device)
     sha = checkpoint_hash(folder, ema)
     if size.weights:  # our file holds only the trained layers: the backbone's pinned config.json joins the identity
         from kling.weights import resolve, sha256_of
@@ -120,6 +123,7 @@ class AvatarPipeline:
     def __init__(self, checkpoint: AvatarCheckpoint, detector=None):
         self.ckpt = checkpoint
         self.model, self.vae, self.size = checkpoint.model, checkpoint.vae, checkpoint.model.size
+        self.device = checkpoint.model.null_audio.device
         self.detector = detector
 
     def window_length(self, config: GenerateConfig) -> int:
@@ -151,7 +155,7 @@ class AvatarPipeline:
         text, text_null = self.model.text_embeddings([prompt]), self.model.text_embeddings([negative_prompt])
         # 3. encode audio: one token per frame over the whole track (the encoder sees all of it at once)
         total = max(token_frames or 0, self.n_windows(n_frames, config) * (self.window_length(config) - 1) + 1)
-        padded = torch.from_numpy(fit_length(audio, total * SAMPLES_PER_FRAME))[None]
+        padded = torch.from_numpy(fit_length(audio, total * SAMPLES_PER_FRAME))[None].to(self.device)
         audio_tok, audio_null = self.model.audio_tokens(padded, total, 1), self.model.audio_tokens(None, total, 1)
         # 4. reference image tokens (and the corrupted negative)
         image_tok = self.reference_tokens(ref)
@@ -243,7 +247,8 @@ class AvatarPipeline:
         video-frame position of each frame (its audio token). Returns the decoded window."""
         cond_lat = encode(self.vae, masked_video(to_video(video), known))
         h, wd = cond_lat.shape[-2:]
-        condition = torch.cat([mask_channels(known, self.size.temporal_stride, h, wd)[None], cond_lat], dim=1)
+        mask = mask_channels(known, self.size.temporal_stride, h, wd)[None].to(self.device)
+        condition = torch.cat([mask, cond_lat], dim=1)
         a = torch.as_tensor(index, dtype=torch.long)
         latents = self._denoise(condition, cond, cond.audio_tok[:, a], cond.audio_null[:, a], gen, config)
         return to_frames(decode(self.vae, latents))
@@ -255,8 +260,9 @@ class AvatarPipeline:
         scheduler = FlowMatchEulerDiscreteScheduler(num_train_timesteps=1000, shift=config.shift)
         f = self.size.latent_frames(audio.shape[1])
         hw = condition.shape[-1]
-        latents = torch.randn((1, self.size.z_dim, f, hw, hw), generator=gen)
-        scheduler.set_timesteps(config.steps)
+        # the noise is drawn on the CPU on every device, so one seed names one starting point
+        latents = torch.randn((1, self.size.z_dim, f, hw, hw), generator=gen).to(self.device)
+        scheduler.set_timesteps(config.steps, device=self.device)
         cond3 = condition.expand(3, -1, -1, -1, -1)
         text3 = torch.cat([cond.text, cond.text, cond.text_null])
         image3 = None if cond.image_tok is None else torch.cat([cond.image_tok, cond.image_tok, cond.image_neg])

@@ -49,9 +49,9 @@ def load_wan_transformer(folder: str | Path, weights_name: str | None = None) ->
     return WanTransformer3DModel.from_pretrained(str(folder), local_files_only=True)
 
 
-def load_encoders(size: ModelSize) -> PretrainedEncoders:
+def load_encoders(size: ModelSize, device: str = "cpu") -> PretrainedEncoders:
     """The frozen encoders a size names (umT5 text, wav2vec2 audio, CLIP vision reference tokens), each from its
-    official files under $KLING_WEIGHTS; WeightsUnavailable with the fetch command when one is missing."""
+    official files under $KLING_WEIGHTS, on `device`; WeightsUnavailable with the fetch command when one is missing."""
     from kling.models.audio import Wav2Vec2Features, resolve_wav2vec2
     from kling.models.image import ClipImageTokens
     from kling.models.text import UMT5Embedder
@@ -59,18 +59,18 @@ def load_encoders(size: ModelSize) -> PretrainedEncoders:
 
     encoders = PretrainedEncoders()
     if size.text["kind"] == "umt5":  # <repo>/text_encoder/config.json, the tokenizer in <repo>/tokenizer/
-        encoders.text = UMT5Embedder(resolve(size.text["weights"]).parent.parent)
+        encoders.text = UMT5Embedder(resolve(size.text["weights"]).parent.parent, device)
     if size.audio["kind"] == "wav2vec2":
-        encoders.audio = Wav2Vec2Features(resolve_wav2vec2(size.audio["weights"]))
+        encoders.audio = Wav2Vec2Features(resolve_wav2vec2(size.audio["weights"])).to(device)
     if size.image["kind"] == "clip":  # <repo>/image_encoder/config.json, its processor in <repo>/image_processor/
-        encoders.image = ClipImageTokens(resolve(size.image["weights"]).parent.parent)
+        encoders.image = ClipImageTokens(resolve(size.image["weights"]).parent.parent, device)
     return encoders
 
 
 def avatar_from_official(size: ModelSize | str, folder: str | Path | None = None,
-                         encoders: PretrainedEncoders | None = None) -> AvatarModel:
+                         encoders: PretrainedEncoders | None = None, device: str = "cpu") -> AvatarModel:
     """The avatar model on an official Wan transformer (diffusers folder; default: the registry's file) with the
-    pretrained encoders its size names (default: from their registry files)."""
+    pretrained encoders its size names (default: from their registry files), on `device`."""
     from kling.weights import resolve
 
     size = get_size(size) if isinstance(size, str) else size
@@ -79,14 +79,15 @@ def avatar_from_official(size: ModelSize | str, folder: str | Path | None = None
             raise ValueError(f"{size.name} has no official weights; it trains from scratch")
         folder = resolve(size.weights).parent  # the index JSON's folder
     transformer = load_wan_transformer(folder, size.weights)
-    return AvatarModel(size, transformer, encoders if encoders is not None else load_encoders(size))
+    encoders = encoders if encoders is not None else load_encoders(size, device)
+    return AvatarModel(size, transformer, encoders).to(device)
 
 
-def new_avatar_model(size: ModelSize | str) -> AvatarModel:
+def new_avatar_model(size: ModelSize | str, device: str = "cpu") -> AvatarModel:
     """A size's model before our training: from scratch (`tiny`, seeded by the caller), or its official backbone
-    and encoders (never random weights in their place: WeightsUnavailable names the fetch command)."""
+    and encoders (never random weights in their place: WeightsUnavailable names the fetch command), on `device`."""
     size = get_size(size) if isinstance(size, str) else size
-    return avatar_from_official(size) if size.weights else AvatarModel(size)
+    return avatar_from_official(size, device=device) if size.weights else AvatarModel(size).to(device)
 
 
 # -- our checkpoints ------------------------------------------------------------------------------------

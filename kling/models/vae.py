@@ -22,7 +22,7 @@ def to_video(frames: np.ndarray) -> torch.Tensor:
 
 def to_frames(video: torch.Tensor) -> np.ndarray:
     """(1, 3, T, H, W) in [-1, 1] -> (T, H, W, 3) uint8 frames."""
-    return video[0].add(1.0).mul(127.5).round().clamp(0, 255).byte().permute(1, 2, 3, 0).numpy()
+    return video[0].add(1.0).mul(127.5).round().clamp(0, 255).byte().permute(1, 2, 3, 0).cpu().numpy()
 
 
 def build_vae(size: ModelSize) -> AutoencoderKLWan:
@@ -42,8 +42,8 @@ def _stats(vae: AutoencoderKLWan, like: torch.Tensor) -> tuple[torch.Tensor, tor
 
 
 def encode(vae: AutoencoderKLWan, video: torch.Tensor) -> torch.Tensor:
-    """(B, 3, T, H, W) in [-1, 1] -> normalised latents (B, z, (T-1)/4+1, H/s, W/s)."""
-    mu = vae.encode(video).latent_dist.mode()
+    """(B, 3, T, H, W) in [-1, 1] (on any device) -> normalised latents (B, z, (T-1)/4+1, H/s, W/s) on the VAE's."""
+    mu = vae.encode(video.to(vae.device)).latent_dist.mode()
     mean, std = _stats(vae, mu)
     return (mu - mean) / std
 

@@ -106,3 +106,14 @@ def test_a_checkpoint_of_an_older_trainer_is_refused_with_the_way_out(inputs, tm
     (old / "meta.json").write_text(json.dumps(meta | {"trainer_version": 1}))
     with pytest.raises(ValueError, match="trainer version 1.*retrain"):
         load_checkpoint(old)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA: the request would succeed")
+def test_the_device_is_the_machines_choice_and_is_honoured(inputs, monkeypatch):
+    """$KLING_DEVICE (default cpu) places the model, VAE and encoders; on a machine without CUDA a cuda request
+    fails loudly instead of quietly running on the CPU."""
+    root, _, _, _ = inputs
+    assert load_checkpoint(root / "run").model.null_audio.device.type == "cpu"
+    monkeypatch.setenv("KLING_DEVICE", "cuda")
+    with pytest.raises((AssertionError, RuntimeError), match="(?i)cuda"):
+        load_checkpoint(root / "run")
