@@ -167,18 +167,18 @@ class AvatarModel(nn.Module):
             self.transformer.patch_embedding.requires_grad_(self.expanded_input)
         return [p for p in self.parameters() if p.requires_grad]
 
+    def _in_checkpoint(self, key: str) -> bool:
+        """Whether our checkpoints hold this weight: all of `tiny`; on a frozen backbone only what trains (the
+        official files hold the rest)."""
+        if not self.size.train_only_audio or not key.startswith("transformer."):
+            return True
+        return self.expanded_input and key.startswith("transformer.patch_embedding.")
+
     def checkpoint_keys(self) -> list[str]:
-        """The weights our checkpoints hold: all of `tiny`; on a frozen backbone only what trains (the official
-        files hold the rest)."""
-        keys = list(self.state_dict())
-        if not self.size.train_only_audio:
-            return keys
-        trained = ("transformer.patch_embedding.",) if self.expanded_input else ()
-        return [k for k in keys if not k.startswith("transformer.") or k.startswith(trained)]
+        return [k for k in self.state_dict() if self._in_checkpoint(k)]
 
     def checkpoint_state(self) -> dict[str, torch.Tensor]:
-        state = self.state_dict()
-        return {k: state[k] for k in self.checkpoint_keys()}
+        return {k: v for k, v in self.state_dict().items() if self._in_checkpoint(k)}
 
     def load_checkpoint_state(self, tensors: dict[str, torch.Tensor]) -> None:
         """Load `checkpoint_state` tensors; exactly those keys, or ValueError (another size or backbone's)."""
