@@ -83,11 +83,13 @@ def chain_audio(parts: Iterable[np.ndarray], n_samples: int) -> np.ndarray:
 
 # -- demo ----------------------------------------------------------------------------------------------
 def build_demo_benchmark(manifest, out_dir: str | Path, recipe_path: str | Path | None = None,
-                         long_classes: Iterable[str] | None = None) -> Benchmark:
+                         long_classes: Iterable[str] | None = None, short: bool = True,
+                         name: str | None = None) -> Benchmark:
     """The demo benchmark from a demo corpus manifest (kling.demo.CorpusManifest).
 
     `long_classes` picks which long cases to build ("1min", "5min"); default: the recipe's
-    `default_long_classes`.
+    `default_long_classes`. `short=False` leaves the short cases out and `name` renames the benchmark: the
+    long cases as a benchmark of their own, whose aggregates are then means over the long cases only.
     """
     recipe = yaml.safe_load(Path(recipe_path or DEMO_RECIPE).read_text())
     out_dir = Path(out_dir)
@@ -106,7 +108,7 @@ def build_demo_benchmark(manifest, out_dir: str | Path, recipe_path: str | Path 
             audio_of[clip_id] = read_audio(src, SAMPLE_RATE)
         return ref_of[clip_id], audio_of[clip_id]
 
-    for item in recipe["short"]:
+    for item in recipe["short"] if short else []:
         rec = manifest.clip(item["clip"])
         ref, audio = clip_inputs(rec.id)
         wav = _wav(out_dir / "audio" / f"{rec.id}.wav", audio, SAMPLE_RATE)
@@ -126,10 +128,10 @@ def build_demo_benchmark(manifest, out_dir: str | Path, recipe_path: str | Path 
         cases.append(Case(id=item["id"], reference=(ref,), audio=wav, instruction=item["instruction"],
                           duration_class=item["duration_class"], language=lang, identity=idents.pop(),
                           duration_s=float(item["duration_s"]), source={"chained_clips": list(item["clips"])}))
-    bench = Benchmark(name=recipe["name"], version=str(recipe.get("version", "1")), cases=cases, root=out_dir,
+    bench = Benchmark(name=name or recipe["name"], version=str(recipe.get("version", "1")), cases=cases, root=out_dir,
                       description="Offline demo benchmark from the synthetic demo corpus.", language=lang,
                       recipe={"builder": "demo", "corpus_recipe_hash": getattr(manifest, "recipe_hash", None),
-                              "long_classes": sorted(wanted)})
+                              "long_classes": sorted(wanted), "short": short})
     bench.save(out_dir / "benchmark.yaml")
     return bench
 

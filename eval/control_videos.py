@@ -25,7 +25,7 @@ import numpy as np
 from eval.benchmark_recipes import read_image
 from eval.benchmarks import Benchmark, Case
 from eval.leaderboard.controls import AUDIO_SHIFTED, GROUND_TRUTH, OTHER_IDENTITY, STILL_REFERENCE
-from eval.systems import SystemDescriptor, load_system, write_descriptor, SystemSpecError
+from eval.systems import DESCRIPTOR, SystemDescriptor, SystemSpecError, load_system, write_descriptor
 from kling.clock import FPS, SAMPLE_RATE
 from kling.hashing import config_hash, file_sha256
 from kling.io.audio import fit_length, read_audio, samples_for_frames
@@ -151,7 +151,14 @@ def generate_controls(benchmark: Benchmark, out_root: str | Path, shift_s: float
             audio = _audio(case) if audio is None else audio
             _write_one(name, dst, src, audio, shift_s, fps, preset)
             res.written.append((name, case.id))
-    for name, folder in folders.items():
+    for name, folder in list(folders.items()):
+        if not hashes[name]:  # no case of this benchmark makes this control (long cases have no ground truth)
+            if previous[name]:  # one this function wrote for an earlier version of the benchmark
+                for stale in previous[name]:
+                    (folder / f"{stale}.mp4").unlink(missing_ok=True)
+                (folder / DESCRIPTOR).unlink(missing_ok=True)
+            res.folders.pop(name)
+            continue
         folder.mkdir(parents=True, exist_ok=True)
         extra = {"controls_version": CONTROLS_VERSION, "benchmark": benchmark.name, "case_hashes": hashes[name]}
         if name == AUDIO_SHIFTED:

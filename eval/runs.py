@@ -48,7 +48,12 @@ def _benchmark_entries(profile: Profile) -> list:
     # A folder source has no demo corpus: its `demo` entry (a copied demo profile) is the benchmark built from
     # the folder's clips as `kling benchmark from-clips` builds it, under its own name so that it never mixes
     # with the demo's benchmark, systems or leaderboard rows.
-    return [_folder_entry(profile) if e == "demo" else e for e in entries]
+    # The demo recipe's long cases chain demo corpus clips: a folder has none to chain.
+    dropped = [e for e in entries if isinstance(e, dict) and "demo_long_classes" in e]
+    if dropped:
+        log.info("benchmarks %s left out: their long cases chain demo corpus clips, and the profile's source is a "
+                 "folder", [e.get("name") for e in dropped])
+    return [_folder_entry(profile) if e == "demo" else e for e in entries if e not in dropped]
 
 
 def _folder_entry(profile: Profile) -> dict:
@@ -72,6 +77,8 @@ def prepare_benchmark(profile: Profile, name: str, layout: Layout) -> Benchmark:
     entry = _entries(profile)[name]
     if isinstance(entry, dict) and entry.get("from_clips"):
         return _clips_benchmark(name, Path(entry["from_clips"]), layout)
+    if isinstance(entry, dict) and "demo_long_classes" in entry:
+        return _demo_long_benchmark(profile, name, list(entry["demo_long_classes"]), layout)
     if isinstance(entry, dict):
         return load_benchmark(Path(entry["spec"]).expanduser(), check_files=True)
     if name != "demo":
@@ -82,6 +89,16 @@ def prepare_benchmark(profile: Profile, name: str, layout: Layout) -> Benchmark:
     manifest = CorpusManifest.load(profile.source_dir())
     long_classes = profile.section("eval").get("demo_long_classes")
     return build_demo_benchmark(manifest, layout.benchmark_dir(name), long_classes=long_classes)
+
+
+def _demo_long_benchmark(profile: Profile, name: str, classes: list[str], layout: Layout) -> Benchmark:
+    """The demo recipe's long cases of `classes` alone (`benchmarks: [demo, {name: demo_1min, demo_long_classes:
+    [1min]}]`): their aggregates stay apart from the short cases', as a paper reports its long-video table apart."""
+    from eval.benchmark_recipes import build_demo_benchmark
+    from kling.demo import CorpusManifest
+
+    manifest = CorpusManifest.load(profile.source_dir())
+    return build_demo_benchmark(manifest, layout.benchmark_dir(name), long_classes=classes, short=False, name=name)
 
 
 def _clips_benchmark(name: str, folder: Path, layout: Layout) -> Benchmark:
@@ -101,7 +118,8 @@ def _clips_benchmark(name: str, folder: Path, layout: Layout) -> Benchmark:
 def load_prepared(profile: Profile, name: str, layout: Layout) -> Benchmark:
     """A benchmark prepared earlier by prepare_benchmark (no rebuilding)."""
     entry = _entries(profile)[name]
-    spec = Path(entry["spec"]).expanduser() if isinstance(entry, dict) else layout.benchmark_dir(name) / SPEC_FILE
+    spec = (Path(entry["spec"]).expanduser() if isinstance(entry, dict) and "spec" in entry
+            else layout.benchmark_dir(name) / SPEC_FILE)
     if not spec.exists():
         raise FileNotFoundError(f"benchmark {name} is not prepared ({spec} missing): materialize eval/benchmarks first")
     return load_benchmark(spec, check_files=True)
@@ -195,11 +213,18 @@ class RunOutcome:
         return {"rows": self.rows, "unavailable": self.unavailable, "seconds": self.seconds, "file": str(self.path)}
 
 
+def eval_workers(profile: Profile) -> int:
+    """Processes an evaluation run spreads its cases over (`eval.workers`; default 1). Not a setting of the
+    numbers: every worker count gives the same rows."""
+    return max(1, int(profile.section("eval").get("workers") or 1))
+
+
 def run_system(profile: Profile, layout: Layout, benchmark: str, system: str, settings: EvalSettings | None = None,
                progress: Callable[[str], None] | None = None) -> RunOutcome:
     """Evaluate `system` on `benchmark` (every metric, every configured backbone, per case) and write the run
     to the store with its failed assertions beside it; a run whose fingerprint matches the latest stored
-    run of the pair is not redone. `settings` defaults to eval_settings(profile, layout)."""
+    run of the pair is not redone. `settings` defaults to eval_settings(profile, layout); the cases are spread
+    over eval_workers(profile) processes."""
     from eval.adherence.score import write_assertions_parquet
     from eval.leaderboard.schema import RunContext
     from eval.leaderboard.store import write_run
@@ -219,7 +244,8 @@ def run_system(profile: Profile, layout: Layout, benchmark: str, system: str, se
     if previous is not None:
         return RunOutcome(benchmark, system, "unchanged", previous)
     ctx = RunContext.new(system, benchmark, settings.hash, checkpoint=settings.sync_expert_dir or "")
-    result = evaluate_system(bench, load_system(system_dir), settings, ctx, progress=progress, storylines=storylines)
+    result = evaluate_system(bench, load_system(system_dir), settings, ctx, progress=progress, storylines=storylines,
+                             workers=eval_workers(profile))
     path = write_run(result.rows, layout.store, {"settings": settings, "spec_hash": bench.spec_hash(), "fingerprint": fingerprint})
     write_assertions_parquet(result.adherence, layout.assertions_path(path),
                              metadata={"run_id": ctx.run_id, "system": system, "benchmark": benchmark})

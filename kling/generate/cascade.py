@@ -24,6 +24,7 @@ stitched faces, lossless), faces_sr.npy (after super-resolution) and stages.json
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import time
@@ -199,15 +200,16 @@ def subclip_pool(checkpoint_folder: str | Path, cascade: CascadeConfig) -> Proce
                                initargs=(str(checkpoint_folder), cascade.subclip_threads))
 
 
-class _Threads:
-    def __init__(self, n: int):
-        self.n, self.before = n, torch.get_num_threads()
-
-    def __enter__(self):
-        torch.set_num_threads(self.n)
-
-    def __exit__(self, *exc):
-        torch.set_num_threads(self.before)
+@contextlib.contextmanager
+def torch_threads(n: int | None):
+    """torch's thread count set to `n` inside the block (None: left as it is), restored after it."""
+    before = torch.get_num_threads()
+    if n:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def generate_cascade(pipe: AvatarPipeline, image: np.ndarray, audio: np.ndarray, out: str | Path, stage_dir: str | Path,
@@ -281,7 +283,7 @@ def generate_cascade(pipe: AvatarPipeline, image: np.ndarray, audio: np.ndarray,
             if own:
                 pool.shutdown()
     else:
-        with _Threads(cascade.subclip_threads), torch.no_grad():
+        with torch_threads(cascade.subclip_threads), torch.no_grad():
             for job in jobs:
                 _subclip(pipe, job)
     times["subclips"] = time.perf_counter() - t

@@ -8,11 +8,15 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Callable, Iterable
 
+import torch
+
 from kling.generate.avatar_pipeline import AvatarPipeline, GenerateConfig, load_checkpoint
-from kling.generate.cascade import CascadeConfig, subclip_pool
+from kling.generate.cascade import CascadeConfig, subclip_pool, torch_threads
 from kling.generate.clip import generate_clip
 from kling.hashing import config_hash, file_sha256
 from kling.models.super_resolution import load_super_resolution
@@ -40,15 +44,18 @@ class SystemConfig:
 
 
 def case_fingerprint(sha256: str, case, prompt: str, config: GenerateConfig, cascade: CascadeConfig | None = None,
-                     storyline: dict | None = None, upscaler_sha256: str | None = None) -> str:
+                     storyline: dict | None = None, upscaler_sha256: str | None = None, threads: int | None = None) -> str:
     """What a generated clip depends on: the checkpoint, the case's inputs (by content), prompt and configuration
-    (and, through the cascade, its configuration, the storyline and the super-resolution network)."""
+    (and, through the cascade, its configuration, the storyline and the super-resolution network); torch's thread
+    count where it is set (a float sum may round otherwise in its last bits)."""
     parts = {"checkpoint": sha256, "reference": file_sha256(case.reference[0]), "audio": file_sha256(case.audio),
              "prompt": prompt, "config": dataclasses.asdict(config)}
     if cascade is not None:
         parts |= {"cascade": dataclasses.asdict(cascade), "storyline": storyline}
         if cascade.super_resolution:
             parts["super_resolution"] = upscaler_sha256
+    if threads is not None:
+        parts["torch_threads"] = threads
     return config_hash(parts)
 
 
@@ -63,12 +70,16 @@ def _reusable(out: Path, fingerprint: str) -> dict | None:
 
 def generate_cases(checkpoint: str | Path, cases: Iterable, out_dir: str | Path, config: GenerateConfig | SystemConfig = GenerateConfig(),
                    use_instruction: bool = True, progress: Callable[[str, dict], None] | None = None,
-                   storylines: dict[str, dict] | None = None, super_resolution: str | Path | None = None) -> dict[str, dict]:
+                   storylines: dict[str, dict] | None = None, super_resolution: str | Path | None = None,
+                   workers: int = 1, threads: int | None = None) -> dict[str, dict]:
     """Generate every case into `out_dir`; a clip whose checkpoint, inputs, prompt and configuration are
     unchanged is kept (a re-run generates nothing). A case whose reference has no face, or whose audio
     cannot be read, is recorded with its reason and skipped (the evaluation reports it missing).
     `storylines`: case id -> storyline, for a cascade system that follows them; `super_resolution`: the trained
-    network's folder, for a cascade with that stage (FileNotFoundError, saying how to train it, when absent)."""
+    network's folder, for a cascade with that stage (FileNotFoundError, saying how to train it, when absent).
+    `workers` > 1: that many cases at once, one process each (a cascade's sub-clips then run one after another
+    inside it: the same video, kling.generate.cascade); `threads`: torch threads per case, serial or parallel, so
+    that a clip's bits do not depend on `workers` (None: the process's own setting; 1 per worker when parallel)."""
     system = config if isinstance(config, SystemConfig) else SystemConfig(config)
     pipe = AvatarPipeline(load_checkpoint(checkpoint))
     upscaler = None
@@ -79,31 +90,79 @@ def generate_cases(checkpoint: str | Path, cases: Iterable, out_dir: str | Path,
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     results: dict[str, dict] = {}
+    jobs, order = [], []
+    for case in cases:
+        order.append(case.id)
+        out = out_dir / f"{case.id}.mp4"
+        prompt = (case.instruction or "") if use_instruction else ""
+        story = (storylines or {}).get(case.id) if system.cascade is not None and system.storyline else None
+        fingerprint = case_fingerprint(pipe.ckpt.sha256, case, prompt, system.generate, system.cascade, story,
+                                       upscaler.sha256 if upscaler else None, threads)
+        meta = _reusable(out, fingerprint)
+        if meta is not None:
+            results[case.id] = meta | {"reused": True}
+            if progress:
+                progress(case.id, results[case.id])
+        else:
+            jobs.append({"case": case.id, "image": case.reference[0], "audio": case.audio, "out": out, "prompt": prompt,
+                         "storyline": story, "extra": {"fingerprint": fingerprint, "case": case.id}})
+    if workers > 1 and len(jobs) > 1:
+        done = _generate_in_processes(checkpoint, super_resolution if upscaler else None, system, jobs, workers, threads)
+    else:
+        done = _generate_serially(pipe, upscaler, system, jobs, threads)
+    for case_id, meta in done:
+        results[case_id] = meta
+        if progress:
+            progress(case_id, meta)
+    return {case_id: results[case_id] for case_id in order}
+
+
+def _generate_one(pipe: AvatarPipeline, upscaler, system: SystemConfig, job: dict, pool=None) -> dict:
+    try:
+        return generate_clip(pipe, job["image"], job["audio"], job["out"], prompt=job["prompt"], config=system.generate,
+                             cascade=system.cascade, storyline=job["storyline"], pool=pool, upscaler=upscaler,
+                             extra=job["extra"])
+    except ValueError as exc:
+        log.warning("%s: not generated (%s)", job["case"], exc)
+        return {"skipped": str(exc)}
+
+
+def _generate_serially(pipe, upscaler, system: SystemConfig, jobs: list[dict], threads: int | None):
     pool = None  # the cascade's sub-clip workers: started for the first clip to generate, kept for the others
     try:
-        for case in cases:
-            out = out_dir / f"{case.id}.mp4"
-            prompt = (case.instruction or "") if use_instruction else ""
-            story = (storylines or {}).get(case.id) if system.cascade is not None and system.storyline else None
-            fingerprint = case_fingerprint(pipe.ckpt.sha256, case, prompt, system.generate, system.cascade, story,
-                                           upscaler.sha256 if upscaler else None)
-            meta = _reusable(out, fingerprint)
-            if meta is not None:
-                meta = meta | {"reused": True}
-            else:
+        with torch_threads(threads):
+            for job in jobs:
                 if pool is None and system.cascade is not None:
                     pool = subclip_pool(pipe.ckpt.folder, system.cascade)
-                try:
-                    meta = generate_clip(pipe, case.reference[0], case.audio, out, prompt=prompt, config=system.generate,
-                                         cascade=system.cascade, storyline=story, pool=pool, upscaler=upscaler,
-                                         extra={"fingerprint": fingerprint, "case": case.id})
-                except ValueError as exc:
-                    log.warning("%s: not generated (%s)", case.id, exc)
-                    meta = {"skipped": str(exc)}
-            results[case.id] = meta
-            if progress:
-                progress(case.id, meta)
+                yield job["case"], _generate_one(pipe, upscaler, system, job, pool)
     finally:
         if pool is not None:
             pool.shutdown()
-    return results
+
+
+_CASE_WORKER: dict = {}
+
+
+def _init_case_worker(checkpoint: str, super_resolution: str | None, threads: int) -> None:
+    torch.set_num_threads(threads)
+    _CASE_WORKER["pipe"] = AvatarPipeline(load_checkpoint(checkpoint))
+    _CASE_WORKER["upscaler"] = load_super_resolution(super_resolution) if super_resolution else None
+
+
+def _case_in_worker(system: SystemConfig, job: dict) -> dict:
+    return _generate_one(_CASE_WORKER["pipe"], _CASE_WORKER["upscaler"], system, job)
+
+
+def _generate_in_processes(checkpoint, super_resolution, system: SystemConfig, jobs: list[dict], workers: int,
+                           threads: int | None):
+    """Cases in `workers` processes, the longest audio first (a long case started last would finish alone)."""
+    if system.cascade is not None:  # its sub-clips serially inside each case's process: no pool within a pool
+        system = dataclasses.replace(system, cascade=dataclasses.replace(system.cascade, workers=1))
+    jobs = sorted(jobs, key=lambda j: -Path(j["audio"]).stat().st_size)
+    with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=multiprocessing.get_context("spawn"),
+                             initializer=_init_case_worker,
+                             initargs=(str(checkpoint), str(super_resolution) if super_resolution else None,
+                                       threads or 1)) as pool:
+        tasks = {pool.submit(_case_in_worker, system, job): job["case"] for job in jobs}
+        for done in as_completed(tasks):
+            yield tasks[done], done.result()

@@ -102,5 +102,8 @@ def test_demo_benchmark_from_demo_corpus(demo_corpus, tmp_path):
     assert chained.size == 60 * 16000 and np.abs(chained[: first.size] - first).max() < 1e-3
     assert b.case("cal_long_1min").identity == "cal"  # two 1-minute cases, two identities
     assert "bo_long_5min" not in b.case_ids  # opt-in
+    alone = build_demo_benchmark(demo_corpus, tmp_path / "long", long_classes=["1min"], short=False, name="demo_1min")
+    assert alone.name == "demo_1min" and alone.case_ids == ["ava_long_1min", "cal_long_1min"]
+    assert load_benchmark(tmp_path / "long" / "benchmark.yaml").name == "demo_1min"
     with pytest.raises(ValueError, match="unknown duration classes"):
         build_demo_benchmark(demo_corpus, tmp_path / "x", long_classes=["10min"])

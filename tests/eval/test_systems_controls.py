@@ -100,3 +100,20 @@ def test_controls_of_the_demo_benchmark_pair_demo_identities(demo_corpus, tmp_pa
     assert res.skipped == [] and len(res.written) == 12
     for name, folder in res.folders.items():
         assert check_system(load_system(folder), b).problems == [], name
+
+
+def test_a_benchmark_without_ground_truth_gets_only_the_still_control(tmp_path):
+    """Long cases have no ground truth: only the still-reference control exists for them, and a control folder
+    written for an earlier version of the benchmark loses its videos and descriptor (no empty systems)."""
+    with_truth = Benchmark(name="long", version="1", cases=[_case(tmp_path, "anna_0", "anna", (200, 40, 40)),
+                                                            _case(tmp_path, "bob_0", "bob", (40, 40, 200))],
+                           root=tmp_path)
+    generate_controls(with_truth, tmp_path / "c")
+    assert (tmp_path / "c" / GROUND_TRUTH / "anna_0.mp4").is_file()
+    long = Benchmark(name="long", version="1", root=tmp_path,
+                     cases=[_case(tmp_path, "bob_long", "bob", (40, 60, 200), 3.0, gt=False)])
+    res = generate_controls(long, tmp_path / "c")
+    assert list(res.folders) == [STILL_REFERENCE]
+    assert check_system(load_system(res.folders[STILL_REFERENCE]), long).problems == []
+    for gone in (GROUND_TRUTH, AUDIO_SHIFTED, OTHER_IDENTITY):
+        assert not list((tmp_path / "c" / gone).glob("*")), gone

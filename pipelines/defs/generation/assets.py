@@ -53,6 +53,8 @@ def avatar_system(context: dg.AssetExecutionContext, curation: CurationSettings)
         return dg.MaterializeResult(metadata={"status": "skipped", "reason": why})
     checkpoint = json.loads(pointer.read_text())["checkpoint"]
     upscaler, no_upscaler = _super_resolution(layout)
+    generation = profile.section("generation")  # cases in `workers` processes, `threads` torch threads per case
+    workers, threads = int(generation.get("workers") or 1), generation.get("threads")
     start, summary = time.perf_counter(), {}
     for bench in benchmark_names(profile):
         cases, storylines = load_prepared(profile, bench, layout).cases, read_storylines(layout.storylines_dir(bench))
@@ -63,7 +65,7 @@ def avatar_system(context: dg.AssetExecutionContext, curation: CurationSettings)
                 continue
             folder = layout.systems_dir(bench) / name
             results = generate_cases(checkpoint, cases, folder, system, storylines=storylines, super_resolution=upscaler,
-                                     progress=lambda case, m: context.log.info(
+                                     workers=workers, threads=threads, progress=lambda case, m: context.log.info(
                                          f"{bench}/{name}/{case}: " + (f"skipped ({m['skipped']})" if "skipped" in m else
                                                                        "kept" if m.get("reused") else f"{m['seconds']:.1f} s")))
             sha = next((m["checkpoint_sha256"] for m in results.values() if "checkpoint_sha256" in m), "")

@@ -71,9 +71,9 @@ def test_readme_profile_builds_its_demo_benchmark_from_the_folder(tmp_path):
     (videos / "empty.mp4").write_bytes(b"")
     (videos / "corrupt.mp4").write_bytes(b"\x00not a video" * 500)
     profile = load_profile(readme_profile(tmp_path, videos))
-    assert profile.section("eval")["benchmarks"] == ["demo"]  # as copied
+    assert profile.section("eval")["benchmarks"][0] == "demo"  # as copied, with the demo's 1-minute benchmark
     names = benchmark_names(profile)
-    assert names == ["clips_mine"]  # never mixed with the demo corpus' own `demo` benchmark
+    assert names == ["clips_mine"]  # never mixed with the demo corpus' own `demo` benchmark; no demo clips to chain
     layout = Layout.default()
     bench = prepare_benchmark(profile, names[0], layout)
     assert sorted(c.id for c in bench.cases) == ["ann_000", "bob_000"]

@@ -201,3 +201,24 @@ def test_super_resolution_stage_upscales_the_stitched_faces_in_chunks(inputs, tm
     assert len(prints) == 2
     with pytest.raises(FileNotFoundError, match="super-resolution"):
         generate_cases(root / "run", [case], tmp_path / "sys", system)
+
+
+def test_cases_in_parallel_processes_give_the_serial_videos_bit_for_bit(inputs):
+    """generate_cases(workers=2): two cases at once, one process each (a cascade's sub-clips serial inside it);
+    with the same `threads` the files are the serial run's, byte for byte, and a re-run keeps them."""
+    from types import SimpleNamespace
+
+    from kling.generate.system import SystemConfig, generate_cases
+
+    root, _, image, wav = inputs
+    cases = [SimpleNamespace(id=f"talk{i}", reference=[image], audio=wav, instruction=p)
+             for i, p in enumerate(["a woman talks", "a woman smiles"])]
+    system = SystemConfig.from_profile({"steps": 1, "anchor": "reference", "cascade": {"subclip_windows": 2, "workers": 2}})
+    serial = generate_cases(root / "run", cases, root / "cases_serial", system, threads=1)
+    parallel = generate_cases(root / "run", cases, root / "cases_parallel", system, workers=2, threads=1)
+    for c in cases:
+        assert (root / "cases_serial" / f"{c.id}.mp4").read_bytes() == (root / "cases_parallel" / f"{c.id}.mp4").read_bytes()
+        assert parallel[c.id]["torch_threads"] == serial[c.id]["torch_threads"] == 1
+    assert parallel["talk0"]["fingerprint"] == serial["talk0"]["fingerprint"]  # workers is not in it, threads are
+    assert all(m["reused"] for m in generate_cases(root / "run", cases, root / "cases_parallel", system, workers=2,
+                                                   threads=1).values())
