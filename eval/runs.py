@@ -214,8 +214,8 @@ class RunOutcome:
 
 
 def eval_workers(profile: Profile) -> int:
-    """Processes an evaluation run spreads its cases over (`eval.workers`; default 1). Not a setting of the
-    numbers: every worker count gives the same rows."""
+    """Processes an evaluation run spreads its cases over (`eval.workers`; default 1). Not in the run's settings
+    or fingerprint: any count gives the same values (eval.suite.evaluate_system says to which bit)."""
     return max(1, int(profile.section("eval").get("workers") or 1))
 
 

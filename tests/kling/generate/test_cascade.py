@@ -213,7 +213,7 @@ def test_cases_in_parallel_processes_give_the_serial_videos_bit_for_bit(inputs):
     root, _, image, wav = inputs
     cases = [SimpleNamespace(id=f"talk{i}", reference=[image], audio=wav, instruction=p)
              for i, p in enumerate(["a woman talks", "a woman smiles"])]
-    system = SystemConfig.from_profile({"steps": 1, "anchor": "reference", "cascade": {"subclip_windows": 2, "workers": 2}})
+    system = SystemConfig.from_profile({"steps": 1, "anchor": "reference", "cascade": {"subclip_windows": 2}})
     serial = generate_cases(root / "run", cases, root / "cases_serial", system, threads=1)
     parallel = generate_cases(root / "run", cases, root / "cases_parallel", system, workers=2, threads=1)
     for c in cases:
