@@ -1,5 +1,6 @@
 """The cascade against chunk-after-chunk generation on the demo's 1-minute cases (issue 15's bars), with the
-project's own evaluation. Too long for `make demo` on 2 cores (see the closing notes), so it lives here.
+project's own evaluation, and the cascade's ablations. `make demo` runs the two main systems and the still image on
+the same cases (its `demo_1min` benchmark); the ablations cost ~4 min a system on 2 cores, so they live here.
 
 Reads a finished `make demo` ($KLING_HOME): its demo corpus, trained avatar model and profile. Builds the
 demo recipe's long cases (chained speech of one identity, no ground truth video) in a temporary folder,
