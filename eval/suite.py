@@ -235,12 +235,6 @@ def evaluate_system(benchmark: Benchmark, system: System, settings: EvalSettings
     return part.finish(benchmark, ctx)
 
 
-def _one_thread() -> None:
-    import torch
-
-    torch.set_num_threads(1)
-
-
 def _evaluate_in_processes(benchmark: Benchmark, system: System, settings: EvalSettings, workers: int, progress,
                            storylines: dict[str, dict] | None) -> PartialEvaluation:
     """The cases dealt into `workers` shares of about equal audio length (longest first, each to the lightest
@@ -249,6 +243,8 @@ def _evaluate_in_processes(benchmark: Benchmark, system: System, settings: EvalS
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
+    import torch
+
     shares: list[list[str]] = [[] for _ in range(min(workers, len(benchmark.case_ids)))]
     load = [0.0] * len(shares)
     for c in sorted(benchmark.case_ids, key=lambda c: -(benchmark.case(c).duration_s or 1.0)):
@@ -256,7 +252,7 @@ def _evaluate_in_processes(benchmark: Benchmark, system: System, settings: EvalS
         shares[i].append(c)
         load[i] += benchmark.case(c).duration_s or 1.0
     with ProcessPoolExecutor(len(shares), mp_context=multiprocessing.get_context("spawn"),
-                             initializer=_one_thread) as pool:
+                             initializer=torch.set_num_threads, initargs=(1,)) as pool:
         tasks = {pool.submit(evaluate_cases, benchmark, system, settings, share, None, storylines): share
                  for share in shares}
         parts = []

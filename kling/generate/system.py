@@ -79,8 +79,10 @@ def generate_cases(checkpoint: str | Path, cases: Iterable, out_dir: str | Path,
     network's folder, for a cascade with that stage (FileNotFoundError, saying how to train it, when absent).
     `workers` > 1: that many cases at once, one process each (a cascade's sub-clips then run one after another
     inside it: the same video, kling.generate.cascade); `threads`: torch threads per case, serial or parallel, so
-    that a clip's bits do not depend on `workers` (None: the process's own setting; 1 per worker when parallel)."""
+    that a clip's bits do not depend on `workers` (None: the process's own setting serially, 1 when parallel)."""
     system = config if isinstance(config, SystemConfig) else SystemConfig(config)
+    if workers > 1 and threads is None:
+        threads = 1  # what the workers run at, so that the fingerprints say so
     pipe = AvatarPipeline(load_checkpoint(checkpoint))
     upscaler = None
     if system.cascade is not None and system.cascade.super_resolution:
@@ -162,7 +164,7 @@ def _generate_in_processes(checkpoint, super_resolution, system: SystemConfig, j
     with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=multiprocessing.get_context("spawn"),
                              initializer=_init_case_worker,
                              initargs=(str(checkpoint), str(super_resolution) if super_resolution else None,
-                                       threads or 1)) as pool:
+                                       threads)) as pool:
         tasks = {pool.submit(_case_in_worker, system, job): job["case"] for job in jobs}
         for done in as_completed(tasks):
             yield tasks[done], done.result()
