@@ -39,9 +39,13 @@ $(ORACLES)/.installed: | $(STAMP)
 demo: setup
 	$(BIN)/kling demo
 
+# One pytest worker per core (at most 8: each builds the session's demo corpus and sync expert once). The test
+# modules run torch at one thread each, so a single worker leaves a second core idle.
+PYTEST_WORKERS ?= -n auto --maxprocesses 8
+
 test: setup oracles
 	KLING_SYNCNET_ORACLE=$(CURDIR)/$(ORACLES)/syncnet KLING_ORACLE_PATH=$(CURDIR)/$(ORACLES)/site \
-	  $(BIN)/python -m pytest -q --durations=25 -m "not extended"
+	  $(BIN)/python -m pytest -q --durations=25 -m "not extended" $(PYTEST_WORKERS)
 
 # The runs the default suite leaves out (marker `extended`, ~12 min on 2 cores): the curation graph's Dagster runs and
 # the README's own-data steps end to end; the default suite tests their parts, `make demo` the whole on the demo corpus.

@@ -13,13 +13,16 @@ script emulates other CPUs on one machine with the libraries' own switches and r
     default       ATEN_CPU_CAPABILITY=default, ONEDNN_MAX_CPU_ISA=SSE41, numpy baseline, OpenCV without
                   AVX / AVX2 / AVX-512: no wide vectors at all
 
-For every variant it prints the largest move of each metric against `native` (aggregates per system,
-benchmark, metric and backbone) and the verdict of `kling regress` against the tracked baseline with the
-tracked tolerances. The tolerances in reports/baselines/tolerances.yaml must cover these moves.
+For every variant it prints, per benchmark, the largest move of each metric against `native` (over the
+aggregates per system and backbone) and the verdict of `kling regress` against each tracked baseline
+(reports/baselines/*.parquet: demo, demo_1min) with the tracked tolerances. The tolerances in reports/baselines/tolerances.yaml must cover these moves.
 
     .venv/bin/python benchmarks/bench_cpu_spread.py [--variants native avx2 ...] [--keep DIR] [--json OUT]
 
-About 5 minutes per variant on 2 idle cores.
+With --keep, a variant whose $KLING_HOME (DIR/<variant>/kling_home) already holds a leaderboard is not run
+again: link a clean CI workspace there as `native` to compare against it.
+
+About 45 minutes per variant on 2 idle cores (the whole demo, its 1-minute cases included).
 """
 
 from __future__ import annotations
@@ -67,26 +70,31 @@ def aggregates(home: Path):
     return summarise(load_rows(home / "data" / "leaderboard", latest=True))
 
 
-def spread(ref, cur) -> dict[str, float]:
-    """Largest |move| of each metric over (system, benchmark, backbone), cur against ref."""
-    out: dict[str, float] = {}
+def spread(ref, cur) -> dict[str, dict[str, float]]:
+    """Per benchmark, the largest |move| of each metric over (system, backbone), cur against ref."""
+    out: dict[str, dict[str, float]] = {}
     for key, r in ref.iterrows():
         if key not in cur.index or r["value"] != r["value"]:
             continue
         c = cur.loc[key]["value"]
         if c == c:
-            out[r["metric"]] = max(out.get(r["metric"], 0.0), abs(float(c) - float(r["value"])))
+            moves = out.setdefault(r["benchmark"], {})
+            moves[r["metric"]] = max(moves.get(r["metric"], 0.0), abs(float(c) - float(r["value"])))
     return out
 
 
-def gate(home: Path) -> str:
-    from eval.leaderboard.regress import baseline_path, compare_to_baseline, load_tolerances
+def gates(home: Path) -> dict[str, str]:
+    """`kling regress`'s verdict per tracked baseline (as .ci/run loops over reports/baselines/*.parquet)."""
+    from eval.leaderboard.regress import compare_to_baseline, load_tolerances
     from eval.leaderboard.store import load_rows, read_any
+    from kling.paths import baselines_dir
 
-    base = baseline_path("demo")
-    report = compare_to_baseline(load_rows(home / "data" / "leaderboard", latest=True, benchmark="demo"),
-                                 read_any(base, latest=False), load_tolerances(base.parent / "tolerances.yaml"))
-    return report.format()
+    out = {}
+    for base in sorted(Path(baselines_dir()).glob("*.parquet")):
+        report = compare_to_baseline(load_rows(home / "data" / "leaderboard", latest=True, benchmark=base.stem),
+                                     read_any(base, latest=False), load_tolerances(base.parent / "tolerances.yaml"))
+        out[base.stem] = report.format()
+    return out
 
 
 def main() -> None:
@@ -107,14 +115,18 @@ def main() -> None:
     result = {"variants": {}, "seconds": seconds}
     for v in variants:
         moved = spread(ref, aggregates(homes[v])) if v != "native" else {}
-        verdict = gate(homes[v])
-        result["variants"][v] = {"env": VARIANTS[v], "max_move": moved, "gate": verdict.splitlines()[-1],
-                                 "gate_failures": [line for line in verdict.splitlines()[:-1]]}
+        verdicts = gates(homes[v])
+        result["variants"][v] = {"env": VARIANTS[v], "max_move": moved,
+                                 "gate": {b: t.splitlines()[-1] for b, t in verdicts.items()},
+                                 "gate_failures": {b: t.splitlines()[:-1] for b, t in verdicts.items()}}
         print(f"\n== {v} ({' '.join(f'{k}={x}' for k, x in VARIANTS[v].items()) or 'as the machine is'})")
-        for metric, d in sorted(moved.items()):
-            if d > 0:
-                print(f"  {metric:<28} max |move| {d:.6g}")
-        print("  gate: " + verdict.replace("\n", "\n        "))
+        for bench, moves in sorted(moved.items()):
+            print(f"  {bench}")
+            for metric, d in sorted(moves.items()):
+                if d > 0:
+                    print(f"    {metric:<28} max |move| {d:.6g}")
+        for bench, verdict in verdicts.items():
+            print(f"  gate {bench}: " + verdict.replace("\n", "\n        "))
     if args.json:
         args.json.write_text(json.dumps(result, indent=2, sort_keys=True))
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import getpass
 import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -62,11 +62,21 @@ class Tolerances:
     # per system, overriding both (metric name or "*" for all its metrics): a system whose model is trained on the
     # machine that runs the demo generates other videos on other CPUs, so every metric of it moves
     systems: dict[str, dict[str, Tolerance]] = field(default_factory=dict)
+    # per benchmark, overriding all of the above with its own metrics/backbones/systems sections: a benchmark of
+    # two one-minute videos is not a benchmark of nine short ones (how many cases a mean must rest on, how far a
+    # minute of another CPU's model drifts)
+    benchmarks: dict[str, "Tolerances"] = field(default_factory=dict)
 
-    def for_metric(self, metric: str, backbone: str | None = None, system: str | None = None) -> Tolerance:
+    def for_metric(self, metric: str, backbone: str | None = None, system: str | None = None,
+                   benchmark: str | None = None) -> Tolerance:
+        own = self.benchmarks.get(benchmark or "")
+        return (own and own._override(metric, backbone, system)) or self._override(metric, backbone, system) \
+            or self.default
+
+    def _override(self, metric: str, backbone: str | None, system: str | None) -> Tolerance | None:
         mine = self.systems.get(system or "", {})
-        own = self.backbones.get(backbone or "", {})
-        return mine.get(metric) or mine.get("*") or own.get(metric) or self.metrics.get(metric, self.default)
+        by_backbone = self.backbones.get(backbone or "", {})
+        return mine.get(metric) or mine.get("*") or by_backbone.get(metric) or self.metrics.get(metric)
 
 
 def _tol(d: Any, where: str) -> Tolerance:
@@ -91,20 +101,32 @@ def _tol(d: Any, where: str) -> Tolerance:
 
 def load_tolerances(path: str | Path | None) -> Tolerances:
     """YAML: `default: {abs, rel}`, `metrics: {name: {abs, rel, direction}}` and
-    `backbones: {backbone: {name: {abs, rel, direction}}}` (overrides for one backbone) and
-    `systems: {system: {name or "*": {...}}}` (overrides for one system). None: built-in default."""
+    `backbones: {backbone: {name: {abs, rel, direction}}}` (overrides for one backbone),
+    `systems: {system: {name or "*": {...}}}` (overrides for one system) and `benchmarks: {benchmark: {metrics,
+    backbones, systems}}` (overrides for one benchmark, above all the others). None: built-in default."""
     if path is None or not Path(path).is_file():
         return Tolerances()
     data = yaml.safe_load(Path(path).read_text()) or {}
-    unknown = set(data) - {"default", "metrics", "backbones", "systems"}
+    unknown = set(data) - {"default", "metrics", "backbones", "systems", "benchmarks"}
     if unknown:
-        raise ValueError(f"{path}: unknown top-level keys {sorted(unknown)} (expected default, metrics, backbones, systems)")
+        raise ValueError(f"{path}: unknown top-level keys {sorted(unknown)} "
+                         f"(expected default, metrics, backbones, systems, benchmarks)")
     default = _tol(data["default"], f"{path}: default") if "default" in data else Tolerances().default
-    backbones = {b: {m: _tol(t, f"{path}: backbones.{b}.{m}") for m, t in (ms or {}).items()}
+    benchmarks = {}
+    for bench, sections in (data.get("benchmarks") or {}).items():
+        sections = sections or {}
+        if not isinstance(sections, dict) or set(sections) - {"metrics", "backbones", "systems"}:
+            raise ValueError(f"{path}: benchmarks.{bench}: expected metrics, backbones and/or systems, got {sections!r}")
+        benchmarks[bench] = _sections(sections, f"{path}: benchmarks.{bench}", default)
+    return replace(_sections(data, str(path), default), benchmarks=benchmarks)
+
+
+def _sections(data: dict, where: str, default: Tolerance) -> Tolerances:
+    backbones = {b: {m: _tol(t, f"{where}: backbones.{b}.{m}") for m, t in (ms or {}).items()}
                  for b, ms in (data.get("backbones") or {}).items()}
-    systems = {s: {m: _tol(t, f"{path}: systems.{s}.{m}") for m, t in (ms or {}).items()}
+    systems = {s: {m: _tol(t, f"{where}: systems.{s}.{m}") for m, t in (ms or {}).items()}
                for s, ms in (data.get("systems") or {}).items()}
-    return Tolerances(default, {m: _tol(t, f"{path}: metrics.{m}") for m, t in (data.get("metrics") or {}).items()},
+    return Tolerances(default, {m: _tol(t, f"{where}: metrics.{m}") for m, t in (data.get("metrics") or {}).items()},
                       backbones, systems)
 
 
@@ -186,7 +208,7 @@ def compare_to_baseline(current: Any, baseline: Any, tolerances: Tolerances | No
     cur, base = summarise(current), summarise(baseline)
     out: list[MetricComparison] = []
     for key, b in base.iterrows():
-        tol = tolerances.for_metric(b["metric"], b["backbone"], b["system"])
+        tol = tolerances.for_metric(b["metric"], b["backbone"], b["system"], b["benchmark"])
         direction = tol.direction or _direction(b["higher_is_better"])
         sys_, bench, metric, _ = key
         old = None if pd.isna(b["value"]) else float(b["value"])

@@ -19,11 +19,11 @@ console = Console()
 def list_weights() -> None:
     """Show every registered file, whether it is present, and where it comes from."""
     table = Table(title=f"weights in {weights_dir()}")
-    for col in ("name", "file", "present", "used by", "source"):
-        table.add_column(col, no_wrap=col in ("name", "file"))
+    for col in ("name", "present", "file", "used by", "source"):  # in an 80-column terminal the last three fold
+        table.add_column(col, no_wrap=col in ("name", "present"), overflow="fold")
     for name in sorted(reg.REGISTRY):
         row = reg.describe(name)
-        table.add_row(name, row["filename"], "yes" if row["present"] else "no", row["used_by"], row["url"])
+        table.add_row(name, "yes" if row["present"] else "no", row["filename"], row["used_by"], row["url"])
     console.print(table)
 
 

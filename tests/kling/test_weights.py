@@ -65,7 +65,10 @@ def test_hash_prefix_in_file_name_is_checked():
 
 
 def test_list_shows_presence(monkeypatch):
-    monkeypatch.setenv("COLUMNS", "200")
+    from rich.console import Console
+
+    # an 80-column terminal: the long file names and sources fold, whether a file is present stays in view
+    monkeypatch.setattr("kling.cli.weights.console", Console(width=80))
     weights_dir().mkdir(parents=True)
     (weights_dir() / "w600k_r50.onnx").write_bytes(b"x")
     out = runner.invoke(app, ["weights", "list"]).output

@@ -194,3 +194,27 @@ def test_a_system_can_have_its_own_tolerance(tmp_path):
     f.write_text("systems:\n  gen:\n    '*': {rel: -1}\n")
     with pytest.raises(ValueError, match="systems.gen"):
         load_tolerances(f)
+
+
+def test_a_benchmark_can_have_its_own_tolerance(tmp_path):
+    """Two one-minute cases are not nine short ones: a benchmark's own section (here: means over 2 cases count,
+    csim held to its measured spread) overrides every other section for that benchmark only."""
+    import pyarrow as pa
+
+    f = tmp_path / "tol.yaml"
+    f.write_text("metrics:\n  csim: {abs: 0.01}\nsystems:\n  gen:\n    '*': {abs: 0.05, min_cases: 3}\n"
+                 "benchmarks:\n  long:\n    systems:\n      gen:\n        '*': {abs: 0.02, min_cases: 2}\n")
+    tol = load_tolerances(f)
+    assert tol.for_metric("csim", None, "gen", "long") == Tolerance(abs=0.02, min_cases=2)
+    assert tol.for_metric("csim", None, "gen", "demo") == Tolerance(abs=0.05, min_cases=3)
+    assert tol.for_metric("csim", None, "still", "long") == Tolerance(abs=0.01)  # falls through to `metrics`
+    two = CASES[:2]
+    rows = lambda csim: pa.concat_tables([system_rows("gen", {"csim": csim}, two, benchmark=b, noise=0)  # noqa: E731
+                                          for b in ("demo", "long")])
+    rep = compare_to_baseline(rows(0.87), rows(0.90), tol)
+    by_bench = {c.benchmark: c for c in rep.comparisons}
+    assert by_bench["demo"].status == "undefined" and by_bench["long"].status == "regressed"
+    assert compare_to_baseline(rows(0.89), rows(0.90), tol).ok
+    f.write_text("benchmarks:\n  long:\n    default: {abs: 1}\n")
+    with pytest.raises(ValueError, match="benchmarks.long"):
+        load_tolerances(f)
