@@ -28,6 +28,22 @@ def _isolated_home(tmp_path_factory, monkeypatch):
     yield
 
 
+def _built_once(tmp_path_factory, name: str, build) -> Path:
+    """A folder that `build(folder)` fills once per test session, shared by pytest-xdist's workers (a worker
+    that finds it being built waits for it): the demo corpus and its sync expert cost minutes each."""
+    from filelock import FileLock
+
+    base = tmp_path_factory.getbasetemp()
+    root = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base  # the session's folder, above the workers'
+    folder, done = root / name, root / f"{name}.done"
+    with FileLock(str(root / f"{name}.lock")):
+        if not done.exists():
+            folder.mkdir(exist_ok=True)
+            build(folder)
+            done.touch()
+    return folder
+
+
 @pytest.fixture(scope="session")
 def demo_corpus(tmp_path_factory):
     """The default demo corpus, generated once per test session (about a minute of CPU).
@@ -35,9 +51,9 @@ def demo_corpus(tmp_path_factory):
     Returns the manifest object of kling.demo.generate_corpus; the clips are in manifest's directory.
     """
     from kling.demo import generate_corpus
+    from kling.demo.corpus import CorpusManifest
 
-    out = tmp_path_factory.mktemp("demo_corpus")
-    return generate_corpus(out)
+    return CorpusManifest.load(_built_once(tmp_path_factory, "demo_corpus", generate_corpus))
 
 
 @pytest.fixture(scope="session")
@@ -55,7 +71,7 @@ def demo_expert(demo_corpus, tmp_path_factory):
         if c.av_offset_frames or c.id == "bo_talk":
             held_out[c.id] = c.av_offset_frames
             continue
-        train.append(clip_from_video(demo_corpus.path(c.id), clip_id=c.id))
-    out = tmp_path_factory.mktemp("sync_expert")
-    train_expert(train, out, TrainConfig(steps=250, threads=2))
+        train.append(c.id)
+    out = _built_once(tmp_path_factory, "sync_expert", lambda folder: train_expert(
+        [clip_from_video(demo_corpus.path(c), clip_id=c) for c in train], folder, TrainConfig(steps=250, threads=2)))
     return out, held_out
