@@ -15,7 +15,8 @@ script emulates other CPUs on one machine with the libraries' own switches and r
 
 For every variant it prints, per benchmark, the largest move of each metric against `native` (over the
 aggregates per system and backbone) and the verdict of `kling regress` against each tracked baseline
-(reports/baselines/*.parquet: demo, demo_1min) with the tracked tolerances. The tolerances in reports/baselines/tolerances.yaml must cover these moves.
+(reports/baselines/*.parquet: demo, demo_1min) with the tracked tolerances. The tolerances in
+reports/baselines/tolerances.yaml must cover these moves.
 
     .venv/bin/python benchmarks/bench_cpu_spread.py [--variants native avx2 ...] [--keep DIR] [--json OUT]
 
