@@ -33,6 +33,8 @@ SYSTEMS = {  # kling.generate.system.SystemConfig as the profile writes it
     "cascade.tiny.no-director": {"steps": 10, "anchor": "reference", "storyline": False,
                                  "cascade": {"workers": 2, "super_resolution": True}},
     "cascade.tiny.no-super-resolution": {"steps": 10, "anchor": "reference", "cascade": {"workers": 2}},
+    "cascade.tiny.latent-stitch": {"steps": 10, "anchor": "reference",
+                                   "cascade": {"workers": 2, "super_resolution": True, "stitch": "latents"}},
 }
 METRICS = ["sync_c", "sync_d", "sync_av_offset", "csim", "lmd_face_rate", "transition_max_z", "transition_worst_z",
            "sharpness_drift_slope", "appearance_consistency_first_last", "appearance_consistency_min_far",

@@ -38,8 +38,11 @@ from kling.models.checkpoint import checkpoint_hash, load_tensors, new_avatar_mo
 from kling.models.conditioning import known_frames, mask_channels, masked_video
 from kling.models.framing import crop, face_window, paste
 from kling.models.registry import get_size
-from kling.models.vae import decode, encode, load_vae, to_frames, to_video
+from kling.models.vae import decode, encode, load_vae, stitch_latents, to_frames, to_video
 from kling.train.avatar import TRAINER_VERSION
+
+
+STITCHES = ("pixels", "latents")  # how consecutive windows are joined (AvatarPipeline.windows)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -217,17 +220,25 @@ class AvatarPipeline:
 
     # 5. windows --------------------------------------------------------------------------------------------
     def windows(self, cond: Conditions, positions: np.ndarray, first_face: np.ndarray, last_face: np.ndarray | None,
-                gen: torch.Generator, config: GenerateConfig) -> np.ndarray:
+                gen: torch.Generator, config: GenerateConfig, stitch: str = "pixels") -> np.ndarray:
         """Faces (n, side, side, 3) at the given video-frame positions (consecutive, or strided for a low frame
         rate), window after window, each starting from a known frame (mask "first"): the last frame of the
         window before (anchor "previous") or `first_face` again (anchor "reference"). With `last_face` the
-        last window ends on it (mask "first_last"), placed to end exactly on the last position."""
+        last window ends on it (mask "first_last"), placed to end exactly on the last position.
+
+        stitch "pixels": each window decoded alone, the windows joined at their shared frame. "latents": windows
+        that meet on the VAE's temporal grid are joined in latent space (the next window's known first latent
+        dropped) and decoded as one stream, so the causal decoder carries the motion across each join; memory
+        grows with the span, so this is for bounded spans (the cascade's sub-clips)."""
+        if stitch not in STITCHES:
+            raise ValueError(f"stitch must be one of {STITCHES}, not {stitch!r}")
         n, length = len(positions), self.window_length(config)
         if last_face is not None and n < length:
             raise ValueError(f"a known last frame needs at least {length} frames ({n} given)")
         out = np.zeros((n, *first_face.shape), np.uint8)
         out[0] = first_face
         starts = self.window_starts(n, config, last_face is not None)
+        runs: list[tuple[int, list[torch.Tensor]]] = []  # (first frame, latents of consecutive windows)
         for w, s in enumerate(starts):
             video = np.zeros((length, *first_face.shape), np.uint8)
             video[0] = out[s] if config.anchor == "previous" or w == 0 else first_face
@@ -236,22 +247,37 @@ class AvatarPipeline:
                 video[-1], kind = last_face, "first_last"
             index = positions[s: s + length]
             index = np.concatenate([index, index[-1] + np.arange(1, length - len(index) + 1)])  # silence past the end
-            frames = self.window(cond, video, known_frames(kind, length), index, gen, config)
-            take = min(length, n - s)
-            out[s + 1: s + take] = frames[1:take]  # the known first frame is given, not regenerated
+            latents = self.window_latents(cond, video, known_frames(kind, length), index, gen, config)
+            if stitch == "pixels" or config.anchor == "previous":  # the next window starts from this decode
+                frames = to_frames(decode(self.vae, latents))
+                take = min(length, n - s)
+                out[s + 1: s + take] = frames[1:take]  # the known first frame is given, not regenerated
+            if runs and s == runs[-1][0] + (length - 1) * len(runs[-1][1]):
+                runs[-1][1].append(latents)  # starts on the run's last frame, on the VAE's temporal grid
+            else:
+                runs.append((s, [latents]))
+        if stitch == "latents":
+            for s, parts in runs:
+                frames = to_frames(decode(self.vae, stitch_latents(parts)))
+                take = min(len(frames), n - s)
+                out[s + 1: s + take] = frames[1:take]
         return out
 
     def window(self, cond: Conditions, video: np.ndarray, known: torch.Tensor, index: np.ndarray,
                gen: torch.Generator, config: GenerateConfig) -> np.ndarray:
         """One window: `video` (length, side, side, 3) holds the known frames (`known` mask), `index` the
         video-frame position of each frame (its audio token). Returns the decoded window."""
+        return to_frames(decode(self.vae, self.window_latents(cond, video, known, index, gen, config)))
+
+    def window_latents(self, cond: Conditions, video: np.ndarray, known: torch.Tensor, index: np.ndarray,
+                       gen: torch.Generator, config: GenerateConfig) -> torch.Tensor:
+        """`window`'s normalised latents, before decoding."""
         cond_lat = encode(self.vae, masked_video(to_video(video), known))
         h, wd = cond_lat.shape[-2:]
         mask = mask_channels(known, self.size.temporal_stride, h, wd)[None].to(self.device)
         condition = torch.cat([mask, cond_lat], dim=1)
         a = torch.as_tensor(index, dtype=torch.long)
-        latents = self._denoise(condition, cond, cond.audio_tok[:, a], cond.audio_null[:, a], gen, config)
-        return to_frames(decode(self.vae, latents))
+        return self._denoise(condition, cond, cond.audio_tok[:, a], cond.audio_null[:, a], gen, config)
 
     # 6. denoise --------------------------------------------------------------------------------------------
     def _denoise(self, condition, cond: Conditions, audio, audio_null, gen, config):

@@ -10,7 +10,11 @@ anchors in parallel, instead of generating chunk after chunk (which drifts at ev
                         descriptors to the reference), is sharp (Laplacian variance against the reference's)
                         and differs from its neighbours (motion); a frame without a face is never chosen
     4. sub-clips        between consecutive keyframes, first-last-frame conditioned, audio-synced, at the full
-                        frame rate; independent (own seed each), so serial and parallel runs agree bit for bit
+                        frame rate; independent (own seed each), so serial and parallel runs agree bit for bit;
+                        a sub-clip's windows joined at their shared frame, or (`stitch: latents`) in latent space
+                        and decoded as one causal stream, which smooths the window joins only with a VAE that
+                        decodes streams longer than a window (trained on such clips: kling.train.vae's
+                        chained_windows; measured by benchmarks/vae_stream.py)
     5. colour match     each sub-clip's per-channel mean and spread matched to its keyframes'
     6. transitions      around each join, one window regenerated with `transition_context` frames of both
                         neighbours as context (mask context:K) and the join's audio
@@ -40,7 +44,7 @@ import torch
 
 from kling.atomic import atomic_write_json
 from kling.clock import FPS, SAMPLE_RATE, SAMPLES_PER_FRAME
-from kling.generate.avatar_pipeline import AvatarPipeline, Conditions, GenerateConfig, load_checkpoint
+from kling.generate.avatar_pipeline import STITCHES, AvatarPipeline, Conditions, GenerateConfig, load_checkpoint
 from kling.io.encode import VideoWriter, write_video
 from kling.io.frame_file import FrameFile
 from kling.models.conditioning import known_frames
@@ -56,12 +60,18 @@ class CascadeConfig:
     keyframe_search: int = 1  # candidates: the split's blueprint frame and this many each side
     sharpness_weight: float = 0.05
     motion_weight: float = 0.05
+    stitch: str = "pixels"  # a sub-clip's windows joined as decoded "pixels" or in "latents" (one causal decode):
+    #                         "latents" needs a VAE trained on streams (benchmarks/vae_stream.py says whether it can)
     colour_match: bool = True
     transitions: bool = True
     transition_context: int = 2  # known frames at each end of a transition window
     workers: int = 1  # sub-clips generated in parallel processes
     subclip_threads: int = 1  # torch threads per sub-clip, the same serial or parallel (bit-identical results)
     super_resolution: bool = False  # stage 7: needs a trained network (generate_cascade's `upscaler`)
+
+    def __post_init__(self):
+        if self.stitch not in STITCHES:  # said now, not after the blueprint
+            raise ValueError(f"cascade stitch must be one of {STITCHES}, not {self.stitch!r}")
 
 
 @dataclasses.dataclass
@@ -182,7 +192,8 @@ def _init_worker(checkpoint_folder: str, threads: int) -> None:
 def _subclip(pipe: AvatarPipeline, job: dict) -> np.ndarray:
     cond: Conditions = job["cond"]
     gen = torch.Generator().manual_seed(job["seed"])
-    faces = pipe.windows(cond, np.arange(job["start"], job["end"] + 1), job["first"], job["last"], gen, job["config"])
+    faces = pipe.windows(cond, np.arange(job["start"], job["end"] + 1), job["first"], job["last"], gen, job["config"],
+                         stitch=job["stitch"])
     np.save(job["path"], faces)
     return job["path"]
 
@@ -273,6 +284,7 @@ def generate_cascade(pipe: AvatarPipeline, image: np.ndarray, audio: np.ndarray,
         last = keys[i + 1]["face"] if i + 1 < len(keys) else None
         jobs.append({"cond": conds[key], "start": a, "end": b, "first": keys[i]["face"],
                      "last": last, "seed": subclip_seed(config.seed, i), "config": config, "prompt": shot.prompt,
+                     "stitch": cascade.stitch,
                      "path": str(stage_dir / "subclips" / f"sub_{i:04d}.npy")})
     own = pool is None and cascade.workers > 1
     pool = subclip_pool(pipe.ckpt.folder, cascade) if own else pool

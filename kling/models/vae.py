@@ -52,3 +52,9 @@ def decode(vae: AutoencoderKLWan, latents: torch.Tensor) -> torch.Tensor:
     """Normalised latents -> (B, 3, T, H, W) in [-1, 1]."""
     mean, std = _stats(vae, latents)
     return vae.decode(latents * std + mean).sample.clamp(-1, 1)
+
+
+def stitch_latents(windows: list[torch.Tensor]) -> torch.Tensor:
+    """Latents of windows that each start on the last frame of the one before, as one stream to decode: a window's
+    first latent (its shared first frame, which the causal encoder encodes alone) is dropped after the first."""
+    return torch.cat([windows[0]] + [w[:, :, 1:] for w in windows[1:]], dim=2)

@@ -3,6 +3,7 @@ bit, transitions touch only the joins, the storyline's shots split and prompt th
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import cv2
@@ -79,6 +80,36 @@ def test_transitions_regenerate_only_the_frames_around_each_join(inputs):
         near[p - 4 + 2: p + 5 - 2] = True
     changed = np.abs(with_t.astype(int) - without).reshape(50, -1).max(1) > 0
     assert changed[near].any() and not changed[~near].any()
+
+
+def test_latent_stitching_decodes_each_subclip_as_one_causal_stream(inputs):
+    plain = CascadeConfig(subclip_windows=2, transitions=False, colour_match=False)
+    _, pixels, _ = run(inputs, "stitch_pixels", cascade=plain)
+    meta, latents, stages = run(inputs, "stitch_latents", cascade=dataclasses.replace(plain, stitch="latents"))
+    assert json.loads((stages / "stages.json").read_text())["cascade_config"]["stitch"] == "latents"
+    starts = [s["start"] for s in meta["cascade"]["subclips"]]
+    assert starts == [0, 16, 32]  # sub-clips of two 9-frame windows (the last one runs past the end)
+    for a in starts:  # the same latents; the causal decoder gives a run's first window as its own decode
+        assert np.array_equal(pixels[a: a + 9], latents[a: a + 9])
+        later = slice(a + 9, min(a + 17, 50))
+        assert not np.array_equal(pixels[later], latents[later])  # decoded after the first window, not alone
+
+
+def test_windows_off_the_vaes_grid_start_a_new_stream(inputs):
+    root, pipe, image, wav = inputs
+    audio = np.zeros(16000, np.float32)
+    cond = pipe.prepare(cv2.cvtColor(cv2.imread(str(image)), cv2.COLOR_BGR2RGB), audio, "a woman talks", FAST)
+    positions = np.arange(14)  # a known last frame: windows at 0 and 5 (off the 4-frame grid), two streams
+
+    def faces(stitch):
+        return pipe.windows(cond, positions, cond.reference, cond.reference, torch.Generator().manual_seed(0), FAST,
+                            stitch=stitch)
+
+    assert np.array_equal(faces("latents"), faces("pixels"))
+    with pytest.raises(ValueError, match="stitch"):
+        faces("latent")
+    with pytest.raises(ValueError, match="stitch"):  # a misspelt system fails when configured, not mid-run
+        CascadeConfig(stitch="latent")
 
 
 def test_storyline_shots_become_split_points_and_prompt_their_subclips(inputs):

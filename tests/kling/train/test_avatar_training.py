@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -13,7 +14,7 @@ import yaml
 from kling.models.checkpoint import load_tensors
 from kling.train.avatar import AvatarTrainConfig, initial_checkpoint, train_avatar
 from kling.train.avatar_shards import HeldOutLeak, ShardConfig, demo_held_out, read_shards, write_shards
-from kling.train.vae import VaeTrainConfig, train_vae
+from kling.train.vae import VaeTrainConfig, chained_windows, train_vae
 from tests.support.avatar import demo_clip_with_tracks
 
 torch.set_num_threads(1)
@@ -84,6 +85,21 @@ def test_vae_and_avatar_train_and_resume_exactly(shards, tmp_path):
     assert curve["step"].tolist() == [1, 2, 3, 4] and curve["loss"].notna().all()
     init = initial_checkpoint(vae_meta["vae_dir"], tmp_path / "init", cfg)
     assert json.loads((init / "meta.json").read_text())["step"] == 0
+
+
+def test_vae_clips_longer_than_a_window_chain_consecutive_windows(shards, tmp_path):
+    out, _ = shards
+    samples = read_shards(out)  # bo_talk's windows at frames 0, 8, 16: each starts on the last of the one before
+    assert chained_windows(samples, 9) is samples
+    two = chained_windows(samples, 17)
+    assert [len(c["frames"]) for c in two] == [17, 17]  # from 0 and from 8; the window at 16 has no successor
+    assert np.array_equal(two[0]["frames"][8:], samples[1]["frames"]) and two[1]["mouth"].shape == (17, 20, 2)
+    assert [len(c["frames"]) for c in chained_windows(samples, 25)] == [25]
+    moved = [s if i != 1 else s | {"meta": s["meta"] | {"window": [0.0, 0.0, 1.0]}} for i, s in enumerate(samples)]
+    with pytest.raises(ValueError, match="spans 17 frames"):  # a new face window breaks the chain
+        chained_windows(moved, 17)
+    meta = train_vae(out, tmp_path / "vae", VaeTrainConfig(steps=1, clip_frames=17, threads=1))
+    assert meta["steps"] == 1 and meta["config"]["clip_frames"] == 17
 
 
 def test_runs_are_one_folder_per_recipe_and_reused(shards, tmp_path):
