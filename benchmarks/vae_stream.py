@@ -38,6 +38,7 @@ def main() -> None:
     from kling.models.vae import decode, encode, load_vae, stitch_latents, to_frames, to_video
     from kling.paths import Layout
     from kling.train.avatar_shards import SPLIT, ShardConfig, held_out_windows
+    from kling.train.runs import LATEST
 
     torch.set_num_threads(args.threads)
     layout, profile = Layout.default(), load_profile()
@@ -47,7 +48,7 @@ def main() -> None:
     cfg = dataclasses.replace(ShardConfig(**split["config"]), frames=1 + n * hop)
     clips = [w["frames"] for w in held_out_windows(layout.curation(profile.name), set(split["held_out"]), cfg,
                                                     args.per_clip)]
-    folders = args.vae or [Path(json.loads((layout.training("avatar_vae") / "latest.json").read_text())["vae_dir"])]
+    folders = args.vae or [Path(json.loads((layout.training("avatar_vae") / LATEST).read_text())["dir"]) / "vae"]
     joins = [hop * k for k in range(1, n)]
 
     def change(x):  # mean absolute change from each frame to the next
