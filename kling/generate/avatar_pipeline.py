@@ -252,15 +252,14 @@ class AvatarPipeline:
                 frames = to_frames(decode(self.vae, latents))
                 take = min(length, n - s)
                 out[s + 1: s + take] = frames[1:take]  # the known first frame is given, not regenerated
-            if runs and s == runs[-1][0] + (length - 1) * len(runs[-1][1]):
+            if stitch == "latents" and runs and s == runs[-1][0] + (length - 1) * len(runs[-1][1]):
                 runs[-1][1].append(latents)  # starts on the run's last frame, on the VAE's temporal grid
-            else:
+            elif stitch == "latents":
                 runs.append((s, [latents]))
-        if stitch == "latents":
-            for s, parts in runs:
-                frames = to_frames(decode(self.vae, stitch_latents(parts)))
-                take = min(len(frames), n - s)
-                out[s + 1: s + take] = frames[1:take]
+        for s, parts in runs:  # each run decoded as one stream
+            frames = to_frames(decode(self.vae, stitch_latents(parts)))
+            take = min(len(frames), n - s)
+            out[s + 1: s + take] = frames[1:take]
         return out
 
     def window(self, cond: Conditions, video: np.ndarray, known: torch.Tensor, index: np.ndarray,
