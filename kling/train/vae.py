@@ -1,8 +1,8 @@
 """Training the tiny video VAE (diffusers' AutoencoderKLWan at the registry's `tiny` size) on the shards.
 
 Short random sub-clips (1 + 4k frames: the causal VAE's unit) of the shard windows, chained across consecutive
-windows when the clips are longer than a window (so that it decodes latents stitched across windows); loss = L1 + MSE on
-pixels, weighted up on the mouth box, + a small KL. Seeded per step (resuming replays the same batches),
+windows when the clips are longer than a window (so that it decodes windows stitched in latent space); loss = L1 +
+MSE on pixels, weighted up on the mouth box, + a small KL. Seeded per step (resuming replays the same batches),
 checkpoints in safetensors with the optimiser state, loss curve in Parquet. At the end the per-channel
 latent mean and std over the shards go into the VAE's config (latents_mean / latents_std), as Wan's VAE
 carries them, so the transformer sees unit-scale latents.
@@ -60,8 +60,9 @@ def mouth_masks(mouth: np.ndarray, side: int, pad: float = 2.0) -> torch.Tensor:
 def chained_windows(samples: list[dict], frames: int) -> list[dict]:
     """Samples of at least `frames` frames: each shard window chained with the windows of its clip that start on
     its last frame under the same face window. A causal VAE decodes streams longer than its training clips
-    badly (trained on the model's 9-frame windows, it reconstructed 33-frame streams with 3.5x the error of
-    9-frame ones), and windows stitched in latent space are such streams."""
+    badly (trained on the model's 9-frame windows, it reconstructed held-out 33-frame streams with 3x the error of
+    the same frames decoded window by window: benchmarks/vae_stream.py), and windows stitched in latent space are
+    such streams."""
     if all(len(s["frames"]) >= frames for s in samples):
         return samples
     by_start = {(s["meta"]["clip_id"], s["meta"]["start_frame"]): s for s in samples}
