@@ -6,6 +6,9 @@ PYTHON ?= python3
 VENV ?= .venv
 TORCH_SPEC ?= torch==2.13.0
 TORCH_INDEX_URL ?=
+# Every other package pinned to a clean resolve (`make lock` rewrites it); `make setup LOCK=` resolves afresh
+# (another platform or Python, where a pinned version may have no wheel).
+LOCK ?= constraints.lock
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.kling-installed
 export KLING_HOME ?= $(CURDIR)/.kling
@@ -13,17 +16,27 @@ export DAGSTER_HOME ?= $(KLING_HOME)/dagster_home
 
 ORACLES := $(VENV)/oracles
 
-.PHONY: setup oracles demo test test-extended clean-data
+.PHONY: setup lock oracles demo test test-extended clean-data
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml constraints.txt Makefile
+$(STAMP): pyproject.toml constraints.txt $(LOCK) Makefile
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@echo "[setup] torch first ($(TORCH_SPEC)) so that nothing later pulls another build"
 	$(BIN)/python -m pip install -q "$(TORCH_SPEC)" $(if $(TORCH_INDEX_URL),--index-url $(TORCH_INDEX_URL) --extra-index-url https://pypi.org/simple)
 	@$(BIN)/python -c "import torch; print('torch==' + torch.__version__.split('+')[0])" > $(VENV)/torch-constraint.txt
-	$(BIN)/python -m pip install -q -c constraints.txt -c $(VENV)/torch-constraint.txt -e '.[dev]'
+	$(BIN)/python -m pip install -q -c constraints.txt $(if $(LOCK),-c $(LOCK)) -c $(VENV)/torch-constraint.txt -e '.[dev]'
 	@touch $(STAMP)
+
+# constraints.lock from a fresh venv resolved under constraints.txt alone (the newest releases that satisfy it):
+# review the diff, then run the demo and its gate before committing it, since a numeric package may move numbers.
+lock:
+	rm -rf $(VENV)-lock && $(PYTHON) -m venv $(VENV)-lock
+	$(VENV)-lock/bin/python -m pip install -q "$(TORCH_SPEC)" $(if $(TORCH_INDEX_URL),--index-url $(TORCH_INDEX_URL) --extra-index-url https://pypi.org/simple)
+	@$(VENV)-lock/bin/python -c "import torch; print('torch==' + torch.__version__.split('+')[0])" > $(VENV)-lock/torch-constraint.txt
+	$(VENV)-lock/bin/python -m pip install -q -c constraints.txt -c $(VENV)-lock/torch-constraint.txt -e '.[dev]'
+	{ sed -n '/^#/p' constraints.lock; $(VENV)-lock/bin/python -m pip freeze --exclude-editable | grep -v '^torch=='; } > constraints.lock.new
+	mv constraints.lock.new constraints.lock && rm -rf $(VENV)-lock
 
 # Reference implementations the parity tests compare against (never imported by the project): the
 # syncnet_python fork, and torchvision's pure-Python models + pytorch-fid for FID (see eval/fid/PARITY.md).
