@@ -10,6 +10,8 @@ and evaluates every one with eval.suite as `eval/runs` does. Prints one table: p
 speak to drift, joins and lip sync, and each bar with whether it holds. A report, not a test.
 
     KLING_HOME=.kling python benchmarks/cascade_bars.py [--classes 1min] [--cases 2] [--out bars.json]
+
+`--classes short --cases 9`: the demo's short cases instead, which have ground truth (SSIM, PSNR, LMD).
 """
 
 from __future__ import annotations
@@ -35,10 +37,12 @@ SYSTEMS = {  # kling.generate.system.SystemConfig as the profile writes it
     "cascade.tiny.no-super-resolution": {"steps": 10, "anchor": "reference", "cascade": {"workers": 2}},
     "cascade.tiny.latent-stitch": {"steps": 10, "anchor": "reference",
                                    "cascade": {"workers": 2, "super_resolution": True, "stitch": "latents"}},
+    "cascade.tiny.keyframe-refine": {"steps": 10, "anchor": "reference",
+                                     "cascade": {"workers": 2, "super_resolution": True, "keyframe_refine": 0.2}},
 }
 METRICS = ["sync_c", "sync_d", "sync_av_offset", "csim", "lmd_face_rate", "transition_max_z", "transition_worst_z",
            "sharpness_drift_slope", "appearance_consistency_first_last", "appearance_consistency_min_far",
-           "storyline_adherence"]
+           "storyline_adherence", "ssim", "psnr", "lmd"]  # the last three need ground truth: `--classes short`
 
 
 def main() -> None:

@@ -8,7 +8,9 @@ anchors in parallel, instead of generating chunk after chunk (which drifts at ev
                         blueprint's frames
     3. keyframes        near each split point, the blueprint frame that best keeps identity (cosine of dlib
                         descriptors to the reference), is sharp (Laplacian variance against the reference's)
-                        and differs from its neighbours (motion); a frame without a face is never chosen
+                        and differs from its neighbours (motion); a frame without a face is never chosen;
+                        optionally (`keyframe_refine`) each re-rendered from the reference under its shot's prompt
+                        and audio, keeping its pose (AvatarPipeline.refine)
     4. sub-clips        between consecutive keyframes, first-last-frame conditioned, audio-synced, at the full
                         frame rate; independent (own seed each), so serial and parallel runs agree bit for bit;
                         a sub-clip's windows joined at their shared frame, or (`stitch: latents`) in latent space
@@ -22,8 +24,9 @@ anchors in parallel, instead of generating chunk after chunk (which drifts at ev
                         (kling.models.super_resolution), in chunks: memory flat in the duration
     8. stitch           the faces pasted back into the reference image and streamed to the mp4 with the audio
 
-Every stage's output is kept under `stage_dir`: blueprint.mp4, keyframes/*.png, subclips/*.mp4, faces.npy (the
-stitched faces, lossless), faces_sr.npy (after super-resolution) and stages.json.
+Every stage's output is kept under `stage_dir`: blueprint.mp4, keyframes/key_*.png (and blueprint_*.png, the
+blueprint's frames before re-rendering), subclips/*.mp4, faces.npy (the stitched faces, lossless), faces_sr.npy
+(after super-resolution) and stages.json.
 """
 
 from __future__ import annotations
@@ -59,6 +62,7 @@ class CascadeConfig:
     #                                      every split point (a multiple of the hop) has a blueprint frame
     keyframe_search: int = 1  # candidates: the split's blueprint frame and this many each side
     sharpness_weight: float = 0.05
+    keyframe_refine: float = 0.0  # SDEdit strength re-rendering each keyframe under its shot (0: the blueprint's frame)
     motion_weight: float = 0.05
     stitch: str = "pixels"  # a sub-clip's windows joined as decoded "pixels" or in "latents" (one causal decode):
     #                         "latents" needs a VAE trained on streams (benchmarks/vae_stream.py says whether it can)
@@ -72,6 +76,8 @@ class CascadeConfig:
     def __post_init__(self):
         if self.stitch not in STITCHES:  # said now, not after the blueprint
             raise ValueError(f"cascade stitch must be one of {STITCHES}, not {self.stitch!r}")
+        if not 0.0 <= self.keyframe_refine <= 1.0:
+            raise ValueError(f"cascade keyframe_refine is a strength in [0, 1], not {self.keyframe_refine}")
 
 
 @dataclasses.dataclass
@@ -95,6 +101,10 @@ def shots_from_storyline(storyline, n_frames: int, prompt: str) -> list[Shot]:
         shots.append(Shot(start, text, ", ".join(glob + list(negatives.get(i, [])))))
     shots[0].start = 0
     return shots
+
+
+def shot_at(shots: list[Shot], frame: int) -> Shot:
+    return max((s for s in shots if s.start <= frame), key=lambda s: s.start)
 
 
 def split_points(n_frames: int, hop: int, windows: int, shot_starts: list[int]) -> list[int]:
@@ -267,22 +277,35 @@ def generate_cascade(pipe: AvatarPipeline, image: np.ndarray, audio: np.ndarray,
     points = split_points(n_frames, hop, cascade.subclip_windows, [s.start for s in shots])
     scorer = KeyframeScorer(image, cond.window, pipe.detector)
     keys = choose_keyframes(blueprint, stride, points, scorer, cond.reference, cascade, hop, n_frames)
+    bounds = [k["frame"] for k in keys] + [n_frames - 1]
+    subclip_shots = [shot_at(shots, (a + b) // 2) for a, b in zip(bounds[:-1], bounds[1:])]
+    conds: dict[tuple[str, str], Conditions] = {}
+
+    def shot_conditions(shot: Shot) -> Conditions:
+        if (shot.prompt, shot.negative) not in conds:
+            conds[shot.prompt, shot.negative] = pipe.with_prompt(cond, shot.prompt, shot.negative)
+        return conds[shot.prompt, shot.negative]
+
+    for k, key in enumerate(keys[1:] if cascade.keyframe_refine else [], start=1):  # frame 0 is given
+        p, shot = key["frame"], subclip_shots[k]  # under the shot of the sub-clip it starts
+        cv2.imwrite(str(stage_dir / "keyframes" / f"blueprint_{p:06d}.png"), cv2.cvtColor(key["face"], cv2.COLOR_RGB2BGR))
+        gen = torch.Generator().manual_seed(subclip_seed(config.seed, 200_000 + k))
+        key["face"] = pipe.refine(shot_conditions(shot), key["face"], np.arange(p - hop, p + 1), cascade.keyframe_refine,
+                                  gen, config)
+        key["refined"] = {"strength": cascade.keyframe_refine, "prompt": shot.prompt,
+                          "identity": scorer.identity(key["face"]), "sharpness": scorer.sharpness(key["face"])}
     for k in keys:
         cv2.imwrite(str(stage_dir / "keyframes" / f"key_{k['frame']:06d}.png"), cv2.cvtColor(k["face"], cv2.COLOR_RGB2BGR))
     times["keyframes"] = time.perf_counter() - t
-    say("keyframes", f"{len(keys)} keyframes at frames {[k['frame'] for k in keys]}")
+    say("keyframes", f"{len(keys)} keyframes at frames {[k['frame'] for k in keys]}"
+        + (f", re-rendered at strength {cascade.keyframe_refine}" if cascade.keyframe_refine else ""))
 
     # 4. sub-clips between keyframes, each under its shot's prompt
     t = time.perf_counter()
-    bounds = [k["frame"] for k in keys] + [n_frames - 1]
-    jobs, conds = [], {}
-    for i, (a, b) in enumerate(zip(bounds[:-1], bounds[1:])):
-        shot = max((s for s in shots if s.start <= (a + b) // 2), key=lambda s: s.start)
-        key = (shot.prompt, shot.negative)
-        if key not in conds:
-            conds[key] = pipe.with_prompt(cond, *key)
+    jobs = []
+    for i, (a, b, shot) in enumerate(zip(bounds[:-1], bounds[1:], subclip_shots)):
         last = keys[i + 1]["face"] if i + 1 < len(keys) else None
-        jobs.append({"cond": conds[key], "start": a, "end": b, "first": keys[i]["face"],
+        jobs.append({"cond": shot_conditions(shot), "start": a, "end": b, "first": keys[i]["face"],
                      "last": last, "seed": subclip_seed(config.seed, i), "config": config, "prompt": shot.prompt,
                      "stitch": cascade.stitch,
                      "path": str(stage_dir / "subclips" / f"sub_{i:04d}.npy")})

@@ -29,9 +29,9 @@ def inputs(tmp_path_factory):
     return root, AvatarPipeline(load_checkpoint(root / "run")), image, wav
 
 
-def run(inputs, name, cascade=SHORT, storyline=None, prompt="a woman talks"):
+def run(inputs, name, cascade=SHORT, storyline=None, prompt="a woman talks", config=FAST):
     root, pipe, image, wav = inputs
-    meta = generate_clip(pipe, image, wav, root / f"{name}.mp4", prompt=prompt, config=FAST, cascade=cascade,
+    meta = generate_clip(pipe, image, wav, root / f"{name}.mp4", prompt=prompt, config=config, cascade=cascade,
                          storyline=storyline)
     return meta, np.load(root / f"{name}.stages" / "faces.npy"), root / f"{name}.stages"
 
@@ -121,6 +121,61 @@ def test_storyline_shots_become_split_points_and_prompt_their_subclips(inputs):
     assert 24 in [s["start"] for s in subs]  # the shot boundary at 1.0 s = frame 25 -> 24
     assert [s["prompt"] for s in subs] == ["a woman, she smiles"] * 2 + ["a woman, she frowns"] * 2
     assert not np.array_equal(faces, plain)
+
+
+def test_refine_redraws_a_face_from_its_still_under_the_prompt(inputs):
+    root, pipe, image, wav = inputs
+    config = dataclasses.replace(FAST, steps=4)
+    cond = pipe.prepare(cv2.cvtColor(cv2.imread(str(image)), cv2.COLOR_BGR2RGB), np.zeros(32000, np.float32),
+                        "a woman talks", config)
+    face = np.full_like(cond.reference, 90)
+    index = np.arange(8, 17)
+
+    def refine(c, strength, seed=0):
+        return pipe.refine(c, face, index, strength, torch.Generator().manual_seed(seed), config)
+
+    light, heavy = refine(cond, 0.25), refine(cond, 1.0)
+    assert np.array_equal(light, refine(cond, 0.25))  # seeded
+    assert not np.array_equal(light, heavy) and not np.array_equal(light, refine(cond, 0.5))
+    # strength 1 forgets the still: the window generated from noise alone, its last frame
+    from kling.models.conditioning import known_frames
+
+    video = np.zeros((9, *face.shape), np.uint8)
+    video[0] = cond.reference
+    plain = pipe.window(cond, video, known_frames("first", 9), index, torch.Generator().manual_seed(0), config)
+    assert np.array_equal(heavy, plain[-1])
+    assert not np.array_equal(light, refine(pipe.with_prompt(cond, "a man shouts"), 0.25))  # guided by the prompt
+    with pytest.raises(ValueError, match="positions of a window"):
+        pipe.refine(cond, face, np.arange(-1, 8), 0.25, torch.Generator(), config)
+    with pytest.raises(ValueError, match="strength"):
+        refine(cond, 0.0)
+
+
+def test_keyframes_are_rerendered_under_their_shot_and_kept_beside_the_blueprints(inputs):
+    storyline = {"global_prompt": "a woman", "duration_s": 2.0, "negatives": None, "shots": [
+        {"t_start": 0.0, "t_end": 1.0, "prompt": "she smiles"}, {"t_start": 1.0, "t_end": 2.0, "prompt": "she frowns"}]}
+    config = dataclasses.replace(FAST, steps=4)
+    plain = CascadeConfig(subclip_windows=2, transitions=False)
+    meta0, _, stages0 = run(inputs, "keys_plain", plain, storyline, config=config)
+    meta, faces, stages = run(inputs, "keys_refined", dataclasses.replace(plain, keyframe_refine=0.5), storyline,
+                              config=config)
+    keys = meta["cascade"]["keyframes"]
+    assert [k["frame"] for k in keys] == [k["frame"] for k in meta0["cascade"]["keyframes"]] == [0, 16, 24, 32]
+    assert "refined" not in keys[0] and [k["refined"]["prompt"] for k in keys[1:]] == [
+        "a woman, she smiles", "a woman, she frowns", "a woman, she frowns"]  # the shot of the sub-clip each starts
+
+    def png(path):
+        return cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+
+    for k in keys[1:]:
+        p = k["frame"]
+        blueprint = png(stages / "keyframes" / f"blueprint_{p:06d}.png")
+        assert np.array_equal(blueprint, png(stages0 / "keyframes" / f"key_{p:06d}.png"))  # the frame chosen
+        assert not np.array_equal(blueprint, png(stages / "keyframes" / f"key_{p:06d}.png"))
+        assert np.array_equal(faces[p], png(stages / "keyframes" / f"key_{p:06d}.png"))  # sub-clips start on it
+    assert not (stages0 / "keyframes" / "blueprint_000016.png").exists()
+    with pytest.raises(ValueError, match="keyframe_refine"):
+        CascadeConfig(keyframe_refine=1.5)
 
 
 class StubScorer:
