@@ -286,8 +286,9 @@ class AvatarPipeline:
         """`face` re-rendered from the reference under `cond`'s prompt and audio: the last frame of a window at
         positions `index` (ending on the face's) that starts on the reference (known, mask "first"), started
         from a still of the face noised to `strength` of the schedule (SDEdit), so the model keeps the face's
-        pose and expression and redraws identity and detail from the reference. With nothing known (mask
-        "none") the tiny model draws no face at all (measured: faces found in 3 of 35 demo keyframes)."""
+        pose and expression and redraws identity and detail from the reference. (With nothing known, mask "none",
+        the tiny demo model smears the face: SSIM to the ground truth 0.50 -> 0.39 over the demo's 35 keyframes at
+        strength 0.3; this way 0.50 -> 0.51 at 0.2.)"""
         length = self.window_length(config)
         if len(index) != length or index[0] < 0:
             raise ValueError(f"refine needs the {length} non-negative positions of a window ending on the face")

@@ -62,8 +62,8 @@ class CascadeConfig:
     #                                      every split point (a multiple of the hop) has a blueprint frame
     keyframe_search: int = 1  # candidates: the split's blueprint frame and this many each side
     sharpness_weight: float = 0.05
-    keyframe_refine: float = 0.0  # SDEdit strength re-rendering each keyframe under its shot (0: the blueprint's frame)
     motion_weight: float = 0.05
+    keyframe_refine: float = 0.0  # SDEdit strength re-rendering each keyframe under its shot (0: the blueprint's frame)
     stitch: str = "pixels"  # a sub-clip's windows joined as decoded "pixels" or in "latents" (one causal decode):
     #                         "latents" needs a VAE trained on streams (benchmarks/vae_stream.py says whether it can)
     colour_match: bool = True
