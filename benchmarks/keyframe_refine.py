@@ -41,7 +41,7 @@ def main() -> None:
     from eval.fidelity.pixels import frame_scores
     from kling.config import load_profile
     from kling.generate.avatar_pipeline import AvatarPipeline, load_checkpoint
-    from kling.generate.cascade import KeyframeScorer, subclip_seed
+    from kling.generate.cascade import KeyframeScorer, refine_keyframe
     from kling.generate.system import SystemConfig
     from kling.io.audio import read_audio
     from kling.io.decode import read_frames
@@ -74,12 +74,11 @@ def main() -> None:
             p = key["frame"]
             before = stages / "keyframes" / f"blueprint_{p:06d}.png"
             face = png(before if before.is_file() else stages / "keyframes" / f"key_{p:06d}.png")
-            prompt = next(s["prompt"] for s in record["subclips"] if s["start"] == p)
-            shot = pipe.with_prompt(cond, prompt)
+            sub = next(s for s in record["subclips"] if s["start"] == p)  # the sub-clip it starts: its shot
+            shot = pipe.with_prompt(cond, sub["prompt"], sub.get("negative", ""))
             faces = {"blueprint": face}
             for s in args.strengths:
-                gen = torch.Generator().manual_seed(subclip_seed(system.generate.seed, 200_000 + k))
-                faces[s] = pipe.refine(shot, face, np.arange(p - length + 1, p + 1), s, gen, system.generate)
+                faces[s] = refine_keyframe(pipe, shot, face, p, k, s, system.generate)
             row = {"case": case.id, "frame": p}
             for name, f in faces.items():
                 m = {"identity": scorer.identity(f), "sharpness": scorer.sharpness(f)}

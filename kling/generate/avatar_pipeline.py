@@ -10,8 +10,8 @@
                           first window from the given first frame (default: the reference), the last
                           one ending exactly on --last (mask "first_last")
 
-Steps 1-4 (`prepare`) and one window (`window`) are public: the cascade (kling.generate.cascade) composes
-them into blueprint, sub-clips and transitions.
+Steps 1-4 (`prepare`), one window (`window`) and one face re-rendered (`refine`) are public: the cascade
+(kling.generate.cascade) composes them into blueprint, keyframes, sub-clips and transitions.
     6. denoise            flow-matching Euler steps with guidance on audio and text (and negative frames)
     7. decode and paste   VAE decode, the generated window pasted back into the reference image
 
@@ -292,11 +292,9 @@ class AvatarPipeline:
         length = self.window_length(config)
         if len(index) != length or index[0] < 0:
             raise ValueError(f"refine needs the {length} non-negative positions of a window ending on the face")
-        video = np.zeros((length, *face.shape), np.uint8)
-        video[0] = cond.reference
         still = np.repeat(face[None], length, axis=0)
-        still[0] = cond.reference
-        latents = self.window_latents(cond, video, known_frames("first", length), index, gen, config,
+        still[0] = cond.reference  # the known first frame; the mask hides the rest from the condition
+        latents = self.window_latents(cond, still, known_frames("first", length), index, gen, config,
                                       init=encode(self.vae, to_video(still)), strength=strength)
         return to_frames(decode(self.vae, latents))[-1]
 

@@ -190,6 +190,15 @@ def subclip_seed(seed: int, index: int) -> int:
     return (int(seed) * 1_000_003 + 7919 * (index + 1)) % (2**63)
 
 
+def refine_keyframe(pipe: AvatarPipeline, cond: Conditions, face: np.ndarray, frame: int, index: int, strength: float,
+                    config: GenerateConfig) -> np.ndarray:
+    """Keyframe number `index` (at video frame `frame`) re-rendered under `cond`, its shot's conditions, by the
+    window of the model's length that ends on it; seeded per keyframe, apart from the sub-clips' seeds."""
+    hop = pipe.window_length(config) - 1
+    gen = torch.Generator().manual_seed(subclip_seed(config.seed, 200_000 + index))
+    return pipe.refine(cond, face, np.arange(frame - hop, frame + 1), strength, gen, config)
+
+
 # -- sub-clips, serial or in worker processes ----------------------------------------------------------------
 _WORKER: dict = {}
 
@@ -289,9 +298,7 @@ def generate_cascade(pipe: AvatarPipeline, image: np.ndarray, audio: np.ndarray,
     for k, key in enumerate(keys[1:] if cascade.keyframe_refine else [], start=1):  # frame 0 is given
         p, shot = key["frame"], subclip_shots[k]  # under the shot of the sub-clip it starts
         cv2.imwrite(str(stage_dir / "keyframes" / f"blueprint_{p:06d}.png"), cv2.cvtColor(key["face"], cv2.COLOR_RGB2BGR))
-        gen = torch.Generator().manual_seed(subclip_seed(config.seed, 200_000 + k))
-        key["face"] = pipe.refine(shot_conditions(shot), key["face"], np.arange(p - hop, p + 1), cascade.keyframe_refine,
-                                  gen, config)
+        key["face"] = refine_keyframe(pipe, shot_conditions(shot), key["face"], p, k, cascade.keyframe_refine, config)
         key["refined"] = {"strength": cascade.keyframe_refine, "prompt": shot.prompt,
                           "identity": scorer.identity(key["face"]), "sharpness": scorer.sharpness(key["face"])}
     for k in keys:
@@ -307,6 +314,7 @@ def generate_cascade(pipe: AvatarPipeline, image: np.ndarray, audio: np.ndarray,
         last = keys[i + 1]["face"] if i + 1 < len(keys) else None
         jobs.append({"cond": shot_conditions(shot), "start": a, "end": b, "first": keys[i]["face"],
                      "last": last, "seed": subclip_seed(config.seed, i), "config": config, "prompt": shot.prompt,
+                     "negative": shot.negative,
                      "stitch": cascade.stitch,
                      "path": str(stage_dir / "subclips" / f"sub_{i:04d}.npy")})
     own = pool is None and cascade.workers > 1
@@ -379,7 +387,7 @@ def generate_cascade(pipe: AvatarPipeline, image: np.ndarray, audio: np.ndarray,
         "shots": [dataclasses.asdict(s) for s in shots],
         "keyframes": [{k: v for k, v in key.items() if k != "face"} for key in keys],
         "subclips": [{"start": j["start"], "end": j["end"], "seed": j["seed"], "last_known": j["last"] is not None,
-                      "prompt": j["prompt"]}
+                      "prompt": j["prompt"], "negative": j["negative"]}
                      for j in jobs],
         "joins": [int(p) for p in bounds[1:-1]],  # where sub-clips meet (evaluation scores its transitions there)
         "transitions": [int(p) for p in joins], "cascade_config": dataclasses.asdict(cascade),
