@@ -41,7 +41,8 @@ def main() -> None:
     from eval.fidelity.pixels import frame_scores
     from kling.config import load_profile
     from kling.generate.avatar_pipeline import AvatarPipeline, load_checkpoint
-    from kling.generate.cascade import KeyframeScorer, refine_keyframe
+    from kling.generate.cascade import refine_keyframe
+    from kling.generate.keyframes import KeyframeScorer
     from kling.generate.system import SystemConfig
     from kling.io.audio import read_audio
     from kling.io.decode import read_frames

@@ -153,7 +153,6 @@ class AvatarPipeline:
         audio = fit_length(np.asarray(audio, np.float32), n_frames * SAMPLES_PER_FRAME)
         # 1. frame the face
         window = face_window(self.face_box(image) if window_box is None else window_box)
-        ref = crop(image, window, side)
         # 2. encode text (conditional, and the empty or negative prompt)
         text, text_null = self.model.text_embeddings([prompt]), self.model.text_embeddings([negative_prompt])
         # 3. encode audio: one token per frame over the whole track (the encoder sees all of it at once)
@@ -161,13 +160,36 @@ class AvatarPipeline:
         padded = torch.from_numpy(fit_length(audio, total * SAMPLES_PER_FRAME))[None].to(self.device)
         audio_tok, audio_null = self.model.audio_tokens(padded, total, 1), self.model.audio_tokens(None, total, 1)
         # 4. reference image tokens (and the corrupted negative)
-        image_tok = self.reference_tokens(ref)
-        image_neg = self.reference_tokens(corrupt(ref)) if config.negative_frame else image_tok
+        ref, image_tok, image_neg = self._reference(image, window, side, config)
         return Conditions(window, ref, text, text_null, image_tok, image_neg, audio_tok, audio_null, n_frames)
+
+    def _reference(self, image: np.ndarray, window: np.ndarray, side: int, config: GenerateConfig):
+        ref = crop(image, window, side)
+        image_tok = self.reference_tokens(ref)
+        return ref, image_tok, self.reference_tokens(corrupt(ref)) if config.negative_frame else image_tok
 
     def reference_tokens(self, face: np.ndarray) -> torch.Tensor | None:
         latent = encode(self.vae, to_video(face[None])) if self.size.image["kind"] == "vae_patches" else None
         return self.model.image_tokens(face[None], latent)
+
+    def trained_sides(self) -> tuple[int, ...] | None:
+        """The frame sides this checkpoint was trained at (kling.train.avatar's `sides`, else its size's own); None
+        for a paper shape, whose official backbone was trained at many."""
+        if self.size.weights:
+            return None
+        return tuple(int(x) for x in self.ckpt.meta.get("config", {}).get("sides") or ()) or (self.size.size,)
+
+    @torch.no_grad()
+    def at_side(self, cond: Conditions, image: np.ndarray, side: int, config: GenerateConfig) -> Conditions:
+        """The same conditions with the reference framed at `side` pixels (and its image tokens): windows started
+        from it generate at that side (the cascade's low-resolution blueprint). ValueError for a side the
+        checkpoint was not trained at."""
+        sides = self.trained_sides()
+        if sides is not None and side not in sides:
+            raise ValueError(f"{self.ckpt.folder}: trained at sides {list(sides)}, not {side}; train it with "
+                             f"`sides` including {side} (kling.train.avatar.AvatarTrainConfig)")
+        ref, image_tok, image_neg = self._reference(image, cond.window, side, config)
+        return dataclasses.replace(cond, reference=ref, image_tok=image_tok, image_neg=image_neg)
 
     def with_prompt(self, cond: Conditions, prompt: str, negative_prompt: str = "") -> Conditions:
         """The same conditions under another prompt (a shot's), its negative prompt as the unconditional text."""

@@ -3,14 +3,13 @@ anchors in parallel, instead of generating chunk after chunk (which drifts at ev
 
     1. storyline        the director's shots (optional): their boundaries become split points, their prompts
                         and negatives condition the sub-clips that fall in them
-    2. blueprint        the whole duration at a low frame rate (one frame every `blueprint_stride` frames),
-                        window after window with the last frame as context, audio tokens taken at the
-                        blueprint's frames
-    3. keyframes        near each split point, the blueprint frame that best keeps identity (cosine of dlib
-                        descriptors to the reference), is sharp (Laplacian variance against the reference's)
-                        and differs from its neighbours (motion); a frame without a face is never chosen;
-                        optionally (`keyframe_refine`) each re-rendered from the reference under its shot's prompt
-                        and audio, keeping its pose (AvatarPipeline.refine)
+    2. blueprint        the whole duration at a low frame rate (one frame every `blueprint_stride` frames) and,
+                        with `blueprint_side`, a lower resolution, window after window with the last frame as
+                        context, audio tokens taken at the blueprint's frames
+    3. keyframes        near each split point, the blueprint frame that best keeps identity, is sharp and
+                        moves (kling.generate.keyframes); with `keyframe_refine`, each upscaled to the model's
+                        side and re-rendered from the reference under its shot's prompt and audio, keeping its
+                        pose (AvatarPipeline.refine)
     4. sub-clips        between consecutive keyframes, first-last-frame conditioned, audio-synced, at the full
                         frame rate; independent (own seed each), so serial and parallel runs agree bit for bit;
                         a sub-clip's windows joined at their shared frame, or (`stitch: latents`) in latent space
@@ -48,6 +47,7 @@ import torch
 from kling.atomic import atomic_write_json
 from kling.clock import FPS, SAMPLE_RATE, SAMPLES_PER_FRAME
 from kling.generate.avatar_pipeline import STITCHES, AvatarPipeline, Conditions, GenerateConfig, load_checkpoint
+from kling.generate.keyframes import KeyframeScorer, choose_keyframes
 from kling.io.encode import VideoWriter, write_video
 from kling.io.frame_file import FrameFile
 from kling.models.conditioning import known_frames
@@ -60,6 +60,8 @@ class CascadeConfig:
     subclip_windows: int = 4  # model windows per sub-clip (tiny: 4 x 8 frames = 1.28 s between keyframes)
     blueprint_stride: int | None = None  # frames between blueprint frames; default the window hop, so that
     #                                      every split point (a multiple of the hop) has a blueprint frame
+    blueprint_side: int | None = None  # the blueprint's frame side (None: the model's); lower needs a model trained
+    #                                    at it (AvatarTrainConfig.sides) and keyframe_refine to upscale the keyframes
     keyframe_search: int = 1  # candidates: the split's blueprint frame and this many each side
     sharpness_weight: float = 0.05
     motion_weight: float = 0.05
@@ -78,6 +80,9 @@ class CascadeConfig:
             raise ValueError(f"cascade stitch must be one of {STITCHES}, not {self.stitch!r}")
         if not 0.0 <= self.keyframe_refine <= 1.0:
             raise ValueError(f"cascade keyframe_refine is a strength in [0, 1], not {self.keyframe_refine}")
+        if self.blueprint_side is not None and not self.keyframe_refine:
+            raise ValueError("a cascade with blueprint_side has its keyframes upscaled by the model: set keyframe_refine "
+                             "(the strength it redraws them at, e.g. 0.5)")
 
 
 @dataclasses.dataclass
@@ -117,64 +122,6 @@ def split_points(n_frames: int, hop: int, windows: int, shot_starts: list[int]) 
         if p == 0 or (p - out[-1] >= hop and n_frames - 1 - p >= hop):
             out.append(p)
     return out
-
-
-class KeyframeScorer:
-    """Identity (dlib descriptor cosine to the reference), sharpness and motion of candidate frames."""
-
-    def __init__(self, reference_image: np.ndarray, window: np.ndarray, detector):
-        from kling.perception.faces.embed import DlibFaceEncoder
-
-        if detector is None:
-            from kling.perception.faces.detect import load_detector
-
-            detector = load_detector("auto")
-        self.image, self.window, self.detector = reference_image, window, detector
-        self.encoder = DlibFaceEncoder()
-        self.ref = self.encoder.embed_largest(reference_image, detector)
-
-    @staticmethod
-    def sharpness(face: np.ndarray) -> float:
-        return float(cv2.Laplacian(cv2.cvtColor(face, cv2.COLOR_RGB2GRAY), cv2.CV_64F).var())
-
-    def identity(self, face: np.ndarray) -> float | None:
-        from kling.perception.faces.embed import cosine_similarity
-
-        desc = self.encoder.embed_largest(paste(self.image, face, self.window), self.detector)
-        return None if desc is None or self.ref is None else cosine_similarity(desc, self.ref)
-
-    def score(self, face: np.ndarray, neighbours: list[np.ndarray], reference_face: np.ndarray,
-              config: CascadeConfig) -> dict:
-        ident = self.identity(face)
-        sharp = np.log((self.sharpness(face) + 1.0) / (self.sharpness(reference_face) + 1.0))
-        motion = float(np.mean([np.abs(face.astype(np.float32) - n).mean() / 255.0 for n in neighbours])) if neighbours else 0.0
-        total = None if ident is None else ident + config.sharpness_weight * sharp + config.motion_weight * motion
-        return {"identity": ident, "sharpness": float(sharp), "motion": motion, "score": total}
-
-
-def choose_keyframes(blueprint: np.ndarray, stride: int, points: list[int], scorer: KeyframeScorer, first_face: np.ndarray,
-                     config: CascadeConfig, hop: int, n_frames: int) -> list[dict]:
-    """Per split point, the best-scoring blueprint frame within `keyframe_search` blueprint frames of it (kept
-    a window clear of its neighbours); the split moves to the chosen frame. Frame 0 is the given first frame."""
-    chosen = [{"frame": 0, "blueprint_index": 0, "face": first_face, "scores": None, "reason": "the first frame"}]
-    for k, p in enumerate(points[1:], start=1):
-        lo = chosen[-1]["frame"] + hop
-        hi = (points[k + 1] if k + 1 < len(points) else n_frames - 1) - hop
-        cands = [p + j * stride for j in range(-config.keyframe_search, config.keyframe_search + 1)]
-        cands = [c for c in cands if lo <= c <= hi and c % hop == 0 and c // stride < len(blueprint)] or [p]
-        best = None
-        for c in cands:
-            i = c // stride
-            nb = [blueprint[j] for j in (i - 1, i + 1) if 0 <= j < len(blueprint)]
-            s = scorer.score(blueprint[i], nb, first_face, config)
-            if s["score"] is not None and (best is None or s["score"] > best["scores"]["score"]):
-                best = {"frame": c, "blueprint_index": i, "face": blueprint[i], "scores": s, "reason": "best score"}
-        if best is None:  # no candidate shows a face: keep the split, say why
-            i = p // stride
-            best = {"frame": p, "blueprint_index": i, "face": blueprint[i], "scores": None,
-                    "reason": "no face in any candidate"}
-        chosen.append(best)
-    return chosen
 
 
 def colour_match(faces: np.ndarray, targets: list[np.ndarray]) -> np.ndarray:
@@ -274,18 +221,21 @@ def generate_cascade(pipe: AvatarPipeline, image: np.ndarray, audio: np.ndarray,
     times["storyline_and_conditions"] = time.perf_counter() - t
     say("storyline", f"{len(shots)} shot(s), {n_frames} frames")
 
-    # 2. blueprint at 1/stride the frame rate
+    # 2. blueprint at 1/stride the frame rate (and at blueprint_side)
     t = time.perf_counter()
-    blueprint = pipe.windows(cond, blue_pos, cond.reference, None, torch.Generator().manual_seed(config.seed), config)
+    side = pipe.size.size
+    low = cond if cascade.blueprint_side in (None, side) else pipe.at_side(cond, image, cascade.blueprint_side, config)
+    blueprint = pipe.windows(low, blue_pos, low.reference, None, torch.Generator().manual_seed(config.seed), config)
     write_video(stage_dir / "blueprint.mp4", blueprint, fps=FPS / stride, sample_rate=None)
     times["blueprint"] = time.perf_counter() - t
-    say("blueprint", f"{len(blueprint)} frames at {FPS / stride:g} fps")
+    say("blueprint", f"{len(blueprint)} frames at {FPS / stride:g} fps, {blueprint.shape[1]} px")
 
-    # 3. keyframes at the split points
+    # 3. keyframes at the split points (upscaled to the model's side from a lower blueprint's, then redrawn)
     t = time.perf_counter()
     points = split_points(n_frames, hop, cascade.subclip_windows, [s.start for s in shots])
     scorer = KeyframeScorer(image, cond.window, pipe.detector)
-    keys = choose_keyframes(blueprint, stride, points, scorer, cond.reference, cascade, hop, n_frames)
+    keys = choose_keyframes(blueprint, stride, points, scorer, low.reference, cascade, hop, n_frames)
+    keys[0]["face"] = cond.reference
     bounds = [k["frame"] for k in keys] + [n_frames - 1]
     subclip_shots = [shot_at(shots, (a + b) // 2) for a, b in zip(bounds[:-1], bounds[1:])]
     conds: dict[tuple[str, str], Conditions] = {}
@@ -298,7 +248,9 @@ def generate_cascade(pipe: AvatarPipeline, image: np.ndarray, audio: np.ndarray,
     for k, key in enumerate(keys[1:] if cascade.keyframe_refine else [], start=1):  # frame 0 is given
         p, shot = key["frame"], subclip_shots[k]  # under the shot of the sub-clip it starts
         cv2.imwrite(str(stage_dir / "keyframes" / f"blueprint_{p:06d}.png"), cv2.cvtColor(key["face"], cv2.COLOR_RGB2BGR))
-        key["face"] = refine_keyframe(pipe, shot_conditions(shot), key["face"], p, k, cascade.keyframe_refine, config)
+        face = key["face"] if key["face"].shape[0] == side else cv2.resize(key["face"], (side, side),
+                                                                              interpolation=cv2.INTER_CUBIC)
+        key["face"] = refine_keyframe(pipe, shot_conditions(shot), face, p, k, cascade.keyframe_refine, config)
         key["refined"] = {"strength": cascade.keyframe_refine, "prompt": shot.prompt,
                           "identity": scorer.identity(key["face"]), "sharpness": scorer.sharpness(key["face"])}
     for k in keys:
@@ -334,7 +286,6 @@ def generate_cascade(pipe: AvatarPipeline, image: np.ndarray, audio: np.ndarray,
 
     # 5. colour match, assembled into one file of faces on disk (memory stays flat with duration)
     t = time.perf_counter()
-    side = pipe.size.size
     faces = FrameFile(stage_dir / "faces.npy", (n_frames, side, side, 3))
     for i, job in enumerate(jobs):
         clip = np.load(job["path"])[: job["end"] - job["start"] + 1]
@@ -384,6 +335,7 @@ def generate_cascade(pipe: AvatarPipeline, image: np.ndarray, audio: np.ndarray,
 
     record = {
         "frames": n_frames, "window": [float(x) for x in cond.window], "blueprint_stride": stride,
+        "blueprint_side": int(blueprint.shape[1]),
         "shots": [dataclasses.asdict(s) for s in shots],
         "keyframes": [{k: v for k, v in key.items() if k != "face"} for key in keys],
         "subclips": [{"start": j["start"], "end": j["end"], "seed": j["seed"], "last_known": j["last"] is not None,

@@ -6,7 +6,9 @@ audio (dropped to the learned null audio with p_audio_drop) and its text (droppe
 p_text_drop): the dropouts train classifier-free guidance. Loss: flow matching (x_t = (1 - s) x0 + s e,
 target e - x0, timestep 1000 s with s logit-normal and shifted, as Wan trains), weighted by
 1 + mouth_weight on latent pixels covering the mouth box of any frame the latent frame spans; for `tiny`, plus
-lip_weight x the audio encoder's lip head error (mouth opening per frame from the landmarks, `lip_loss`).
+lip_weight x the audio encoder's lip head error (mouth opening per frame from the landmarks, `lip_loss`). With
+`sides`, each step's batch is at one of them (the frames area-resized): Wan's rotary positions take any size, so
+one model then serves the cascade's low-resolution blueprint and its full-resolution sub-clips.
 
 Seeded per step (a resumed run replays the same batches); checkpoints in safetensors (model, EMA,
 optimiser) + meta.json; the loss curve in Parquet. `tiny` trains every weight; the paper shapes train only
@@ -25,6 +27,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
+import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -64,6 +67,8 @@ class AvatarTrainConfig:
     seed: int = 0
     checkpoint_every: int = 200
     threads: int = 2
+    sides: tuple[int, ...] = ()  # frame sides drawn per step (empty: the shards' own): a cascade whose blueprint
+    #                              is at a lower side (CascadeConfig.blueprint_side) needs the model trained at it
 
 
 def sample_sigmas(n: int, gen: torch.Generator, shift: float) -> torch.Tensor:
@@ -115,6 +120,21 @@ class LatentCache:
             latent = self.get(i, f"ref:{k}")[None] if model.size.image["kind"] == "vae_patches" else None
             self.cache[key] = model.image_tokens(self.samples[i]["frames"][k: k + 1], latent)
         return self.cache[key]
+
+
+def samples_at_side(samples: list[dict], side: int) -> list[dict]:
+    """The samples with their frames area-resized to `side` and their mouth landmarks scaled with them (the
+    shards' own objects when already at that side)."""
+    out = []
+    for s in samples:
+        own = s["frames"].shape[1]
+        if own == side:
+            out.append(s)
+            continue
+        frames = np.stack([cv2.resize(f, (side, side), interpolation=cv2.INTER_AREA if side < own else cv2.INTER_CUBIC)
+                           for f in s["frames"]])
+        out.append(s | {"frames": frames, "mouth": (s["mouth"] * (side / own)).astype(s["mouth"].dtype)})
+    return out
 
 
 def _audio(sample: dict) -> torch.Tensor:
@@ -259,6 +279,8 @@ def train_avatar(shard_dir: str | Path, vae_dir: str | Path, out_dir: str | Path
         ema = load_tensors(ck / "ema.safetensors")
         step, history = meta["step"], meta["history"]
         log.info("avatar: resuming at step %d from %s", step, ck)
+    sides = tuple(int(x) for x in cfg.sides)
+    by_side = {side: (part, LatentCache(vae, part)) for side in sides for part in [samples_at_side(samples, side)]}
     cache = LatentCache(vae, samples)
     data_hash = json.loads((Path(shard_dir) / "split.json").read_text())["hash"]
     recipe = {"trainer": "avatar", "trainer_version": TRAINER_VERSION, "config": dataclasses.asdict(cfg),
@@ -268,7 +290,8 @@ def train_avatar(shard_dir: str | Path, vae_dir: str | Path, out_dir: str | Path
     while step < cfg.steps:
         rng = random.Random(cfg.seed * 1_000_003 + step)
         gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
-        batch = training_batch(samples, cache, model, rng, gen, cfg)
+        part, part_cache = by_side[rng.choice(sides)] if sides else (samples, cache)  # one side per batch
+        batch = training_batch(part, part_cache, model, rng, gen, cfg)
         loss = flow_loss(model, batch, cfg)
         opt.zero_grad(set_to_none=True)
         loss.backward()

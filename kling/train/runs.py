@@ -29,6 +29,8 @@ def recipe_config(cfg) -> dict:
     """A trainer's config as its recipe records it: without the thread count, which is the machine's choice."""
     config = dataclasses.asdict(cfg)
     config.pop("threads", None)
+    if "sides" in config and not config["sides"]:  # added later: recipes that leave it unset keep the hash they had
+        config.pop("sides")
     return config
 
 

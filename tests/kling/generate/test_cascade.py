@@ -12,7 +12,8 @@ import pytest
 import torch
 
 from kling.generate.avatar_pipeline import AvatarPipeline, GenerateConfig, load_checkpoint
-from kling.generate.cascade import CascadeConfig, choose_keyframes, colour_match, split_points
+from kling.generate.cascade import CascadeConfig, colour_match, split_points
+from kling.generate.keyframes import choose_keyframes
 from kling.generate.clip import generate_clip
 from kling.io.decode import read_frames
 from kling.io.probe import probe
@@ -308,3 +309,27 @@ def test_cases_in_parallel_processes_give_the_serial_videos_bit_for_bit(inputs):
     assert parallel["talk0"]["fingerprint"] == serial["talk0"]["fingerprint"]  # workers is not in it, threads are
     assert all(m["reused"] for m in generate_cases(root / "run", cases, root / "cases_parallel", system, workers=2,
                                                    threads=1).values())
+
+
+def test_a_lower_blueprint_side_plans_small_and_its_keyframes_are_upscaled_by_the_model(inputs):
+    from kling.train.avatar import AvatarTrainConfig, initial_checkpoint
+
+    root, pipe, image, wav = inputs
+    low = CascadeConfig(subclip_windows=2, transitions=False, blueprint_side=32, keyframe_refine=0.5)
+    with pytest.raises(ValueError, match="trained at sides \\[64\\], not 32"):  # this model never saw 32 px
+        generate_clip(pipe, image, wav, root / "refused.mp4", config=FAST, cascade=low)
+    # the same weights (seeded), recorded as trained at both sides
+    two = AvatarPipeline(load_checkpoint(initial_checkpoint(root / "vae", root / "two", AvatarTrainConfig(sides=(32, 64)))))
+    assert two.trained_sides() == (32, 64) and pipe.trained_sides() == (64,)
+    meta = generate_clip(two, image, wav, root / "low.mp4", config=FAST, cascade=low)
+    stages, record = root / "low.stages", meta["cascade"]
+    assert record["blueprint_side"] == 32 and read_frames(stages / "blueprint.mp4", fps=25 / 8).shape[1:3] == (32, 32)
+    assert read_frames(meta["output"]).shape == (50, 200, 300, 3)
+    faces = np.load(stages / "faces.npy")
+    for k in record["keyframes"][1:]:
+        p = k["frame"]
+        assert cv2.imread(str(stages / "keyframes" / f"blueprint_{p:06d}.png")).shape == (32, 32, 3)
+        key = cv2.cvtColor(cv2.imread(str(stages / "keyframes" / f"key_{p:06d}.png")), cv2.COLOR_BGR2RGB)
+        assert key.shape == (64, 64, 3) and np.array_equal(faces[p], key)  # the sub-clips start on the upscaled one
+    with pytest.raises(ValueError, match="upscaled by the model"):
+        CascadeConfig(blueprint_side=32)

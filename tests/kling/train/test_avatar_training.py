@@ -223,3 +223,29 @@ def test_lip_loss_trains_the_audio_encoder_to_the_mouth_opening(shards):
     assert opening.std() > 0.02  # the clip talks: its mouth opens and closes
     after = corr()
     assert after > max(0.5, before + 0.3)
+
+
+def test_training_at_several_sides_resizes_each_batch_and_is_recorded(shards, tmp_path, monkeypatch):
+    import kling.train.avatar as trainer
+    from kling.train.avatar import samples_at_side
+    from kling.train.runs import recipe_config
+
+    out, _ = shards
+    samples = read_shards(out)
+    half = samples_at_side(samples, 16)
+    assert half[0]["frames"].shape == (9, 16, 16, 3) and np.allclose(half[0]["mouth"], samples[0]["mouth"] / 2)
+    assert samples_at_side(samples, 32)[0] is samples[0]  # already at that side
+    assert "sides" not in recipe_config(AvatarTrainConfig())  # recipes from before the field keep their hash
+    assert recipe_config(AvatarTrainConfig(sides=(16, 32)))["sides"] == (16, 32)
+    vae_meta = train_vae(out, tmp_path / "vae", VaeTrainConfig(steps=1, clip_frames=5, threads=1))
+    cfg = AvatarTrainConfig(steps=6, batch=1, threads=1, checkpoint_every=6)
+    seen = []
+    batch = trainer.training_batch
+    monkeypatch.setattr(trainer, "training_batch", lambda part, *a: seen.append(part[0]["frames"].shape[1]) or batch(part, *a))
+    one = train_avatar(out, vae_meta["vae_dir"], tmp_path / "one", cfg)
+    assert seen == [32] * 6
+    seen.clear()
+    two = train_avatar(out, vae_meta["vae_dir"], tmp_path / "two", AvatarTrainConfig(**{**cfg.__dict__, "sides": (16, 32)}))
+    assert sorted(set(seen)) == [16, 32] and len(seen) == 6  # one side per batch, both drawn
+    assert [h["loss"] for h in one["history"]] != [h["loss"] for h in two["history"]]
+    assert json.loads((Path(two["dir"]) / "meta.json").read_text())["config"]["sides"] == [16, 32]
