@@ -12,6 +12,8 @@ speak to drift, joins and lip sync, and each bar with whether it holds. A report
     KLING_HOME=.kling python benchmarks/cascade_bars.py [--classes 1min] [--cases 2] [--out bars.json]
 
 `--classes short --cases 9`: the demo's short cases instead, which have ground truth (SSIM, PSNR, LMD).
+`--checkpoint DIR`: another avatar model (cascade.tiny.blueprint-32 needs one trained at 32 px too:
+benchmarks/two_sided_avatar.py).
 """
 
 from __future__ import annotations
@@ -39,6 +41,10 @@ SYSTEMS = {  # kling.generate.system.SystemConfig as the profile writes it
                                    "cascade": {"workers": 2, "super_resolution": True, "stitch": "latents"}},
     "cascade.tiny.keyframe-refine": {"steps": 10, "anchor": "reference",
                                      "cascade": {"workers": 2, "super_resolution": True, "keyframe_refine": 0.2}},
+    # needs a model trained at 32 px too (--checkpoint from benchmarks/two_sided_avatar.py)
+    "cascade.tiny.blueprint-32": {"steps": 10, "anchor": "reference",
+                                  "cascade": {"workers": 2, "super_resolution": True, "blueprint_side": 32,
+                                              "keyframe_refine": 0.5}},
 }
 METRICS = ["sync_c", "sync_d", "sync_av_offset", "csim", "lmd_face_rate", "transition_max_z", "transition_worst_z",
            "sharpness_drift_slope", "appearance_consistency_first_last", "appearance_consistency_min_far",
@@ -50,6 +56,7 @@ def main() -> None:
     ap.add_argument("--classes", nargs="+", default=["1min"])
     ap.add_argument("--cases", type=int, default=2, help="long cases to use (the recipe's first ones)")
     ap.add_argument("--systems", nargs="+", default=list(SYSTEMS))
+    ap.add_argument("--checkpoint", type=Path, help="the avatar model (default: the demo's trained one)")
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
 
@@ -81,17 +88,29 @@ def main() -> None:
         storylines = read_storylines(tmp / "storylines")
         timings = {"direct": round(time.perf_counter() - t, 1)}
         settings = eval_settings(profile, layout)
-        rows = []
+        rows, keyframes = [], {}
         controls = generate_controls(bench, tmp / "controls").folders
         for name in args.systems + [STILL_REFERENCE]:
             folder = controls[name] if name == STILL_REFERENCE else tmp / "systems" / name
             t = time.perf_counter()
             if name != STILL_REFERENCE:
-                generate_cases(layout.training("avatar"), bench.cases, folder, SystemConfig.from_profile(SYSTEMS[name]),
-                               storylines=storylines, super_resolution=layout.training("super_resolution"))
+                generate_cases(args.checkpoint or layout.training("avatar"), bench.cases, folder,
+                               SystemConfig.from_profile(SYSTEMS[name]), storylines=storylines,
+                               super_resolution=layout.training("super_resolution"))
                 write_descriptor(folder, SystemDescriptor(name=name, version="bench", kind="model",
                                                           source="benchmarks/cascade_bars.py"))
             timings[f"generate {name}"] = round(time.perf_counter() - t, 1)
+            records = [json.loads(p.read_text()) for p in sorted(folder.glob("*.stages/stages.json"))]
+            if records:  # a cascade's seconds per stage summed over the cases, and its keyframes' identity
+                timings[f"stages {name}"] = {k: round(sum(r["stage_seconds"][k] for r in records), 1)
+                                             for k in records[0]["stage_seconds"]}
+                keys = [k for r in records for k in r["keyframes"][1:]]
+                for what, values in (("chosen", [(k["scores"] or {}).get("identity") for k in keys]),
+                                     ("redrawn", [k["refined"]["identity"] for k in keys if "refined" in k])):
+                    found = [v for v in values if v is not None]
+                    if found:
+                        keyframes[f"{name} {what}"] = {"identity": round(sum(found) / len(found), 4),
+                                                       "faces found": f"{len(found)} / {len(keys)}"}
             t = time.perf_counter()
             result = evaluate_system(bench, load_system(folder), settings, RunContext.new(name, bench.name, settings.hash),
                                      storylines=storylines)
@@ -104,8 +123,9 @@ def main() -> None:
     table = whole.groupby(["system", "metric"])["value"].mean().unstack()
     print(table.round(4).to_string())
     print("timings (s):", json.dumps(timings))
+    print("keyframes (identity: dlib cosine to the reference):", json.dumps(keyframes))
     if args.out:  # every figure, for the notes
-        args.out.write_text(json.dumps({"cases": [c.id for c in bench.cases], "timings_s": timings,
+        args.out.write_text(json.dumps({"cases": [c.id for c in bench.cases], "timings_s": timings, "keyframes": keyframes,
                                         "means": json.loads(table.to_json(orient="index"))}, indent=2))
 
 

@@ -31,11 +31,17 @@ def register(app: typer.Typer) -> None:
         storyline: Optional[Path] = typer.Option(None, "--storyline", exists=True, dir_okay=False,
                                                  help="the director's storyline JSON (`kling direct --out`): shots split and prompt the cascade"),
         workers: int = typer.Option(1, "--workers", help="cascade sub-clips generated in parallel processes"),
+        keyframe_refine: float = typer.Option(0.0, "--keyframe-refine",
+                                              help="the cascade's keyframes redrawn under their shot at this strength (0: as the blueprint drew them)"),
+        blueprint_side: int = typer.Option(0, "--blueprint-side",
+                                           help="the cascade's blueprint at this face side in pixels (0: the model's); needs a model "
+                                                "trained at it and --keyframe-refine, which upscales the keyframes"),
         super_resolution: str = typer.Option("auto", "--super-resolution",
                                              help="the cascade's super-resolution network: auto (the trained one under "
                                                   "$KLING_HOME when there is one) | off | a checkpoint or run folder"),
     ):
         """Generate a clip with the avatar model; same seed, same machine => the same video."""
+        import dataclasses
         import json
 
         from kling.generate.avatar_pipeline import GenerateConfig
@@ -54,6 +60,11 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(2)
         use = cascade == "on" or (cascade == "auto" and not (first or last) and
                                   (probe(audio).audio_duration_s or 0.0) > CASCADE_FROM_S)
+        try:
+            plan = CascadeConfig(workers=workers, keyframe_refine=keyframe_refine, blueprint_side=blueprint_side or None)
+        except ValueError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2)
         upscaler = None
         if use and super_resolution != "off":
             from kling.models.super_resolution import load_super_resolution
@@ -72,7 +83,7 @@ def register(app: typer.Typer) -> None:
             story = data.get("storyline", data)  # `kling direct --out` writes it beside the dialogue
         try:
             meta = generate_clip(ckpt, image, audio, out, prompt=prompt, first=first, last=last, config=cfg, threads=threads or None,
-                                 cascade=CascadeConfig(workers=workers, super_resolution=upscaler is not None) if use else None,
+                                 cascade=dataclasses.replace(plan, super_resolution=upscaler is not None) if use else None,
                                  storyline=story, upscaler=upscaler,
                                  progress=lambda stage, msg: typer.echo(f"[{stage}] {msg}"))
         except ValueError as exc:

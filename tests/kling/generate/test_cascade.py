@@ -228,6 +228,12 @@ def test_cli_generates_through_the_cascade_with_progress_per_stage(inputs):
     res = CliRunner().invoke(app, ["generate", "--image", str(image), "--audio", str(wav), "--out", str(root / "x.mp4"),
                                    "--checkpoint", str(root / "run"), "--cascade", "sometimes"])
     assert res.exit_code == 2 and "auto, on or off" in res.output
+    low = ["generate", "--image", str(image), "--audio", str(wav), "--out", str(root / "low_cli.mp4"), "--checkpoint",
+           str(root / "run"), "--steps", "1", "--cascade", "on", "--blueprint-side", "32"]
+    res = CliRunner().invoke(app, low)
+    assert res.exit_code == 2 and "set keyframe_refine" in res.output
+    res = CliRunner().invoke(app, low + ["--keyframe-refine", "0.5"])  # this checkpoint was trained at 64 px only
+    assert res.exit_code == 1 and "trained at sides [64], not 32" in res.output
 
 
 def test_a_cascade_system_follows_each_case_storyline_and_regenerates_when_it_changes(inputs):
