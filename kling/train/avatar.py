@@ -280,7 +280,10 @@ def train_avatar(shard_dir: str | Path, vae_dir: str | Path, out_dir: str | Path
         step, history = meta["step"], meta["history"]
         log.info("avatar: resuming at step %d from %s", step, ck)
     sides = tuple(int(x) for x in cfg.sides)
-    by_side = {side: (part, LatentCache(vae, part)) for side in sides for part in [samples_at_side(samples, side)]}
+    by_side = {}  # side -> (the samples at it, their latents); no sides: the shards' own samples and `cache`
+    for side in sides:
+        part = samples_at_side(samples, side)
+        by_side[side] = (part, LatentCache(vae, part))
     cache = LatentCache(vae, samples)
     data_hash = json.loads((Path(shard_dir) / "split.json").read_text())["hash"]
     recipe = {"trainer": "avatar", "trainer_version": TRAINER_VERSION, "config": dataclasses.asdict(cfg),
