@@ -2,7 +2,7 @@
 keyframe stage, CascadeConfig.keyframe_refine)
 
 Reads a finished `make demo` ($KLING_HOME): the keyframes its cascade system kept for the `demo` benchmark's
-cases (keyframes/*.png, the blueprint's when the system already re-renders them) and the trained avatar model.
+cases (keyframes/*.png, the blueprint's when the system already re-renders them, at the blueprint's side) and the trained avatar model.
 Re-renders every keyframe after the first (AvatarPipeline.refine, under the prompt of the sub-clip it starts and
 its audio) at each strength, and reports against the blueprint's frames: identity (dlib descriptor cosine to the
 reference; mean over the keyframes where a face is found, and over those found in both), faces found,

@@ -6,7 +6,7 @@ steps, each batch drawn at one of `--sides` (kling.train.avatar's `sides`), into
 Layout.training("avatar_two_sided"); the demo's run is not touched. Then measures, on the windows the shards hold
 out (the benchmark cases' clips), the flow loss on the mouth with each window's own audio and with another's
 (kling.train.avatar.audio_reliance) at every side, before and after: what the extra steps taught, on data they
-never saw. Reads a finished `make demo` ($KLING_HOME, default ./.kling); ~0.4 s a step on 2 cores.
+never saw. Reads a finished `make demo` ($KLING_HOME, default ./.kling); ~0.2 s a step on 2 cores.
 
     KLING_HOME=.kling python benchmarks/two_sided_avatar.py [--steps 600] [--sides 32 64] [--json out.json]
 

@@ -140,7 +140,11 @@ def subclip_seed(seed: int, index: int) -> int:
 def refine_keyframe(pipe: AvatarPipeline, cond: Conditions, face: np.ndarray, frame: int, index: int, strength: float,
                     config: GenerateConfig) -> np.ndarray:
     """Keyframe number `index` (at video frame `frame`) re-rendered under `cond`, its shot's conditions, by the
-    window of the model's length that ends on it; seeded per keyframe, apart from the sub-clips' seeds."""
+    window of the model's length that ends on it; seeded per keyframe, apart from the sub-clips' seeds. A face
+    from a lower-resolution blueprint is enlarged (bicubic) to the reference's side first: the model upscales it."""
+    side = cond.reference.shape[0]
+    if face.shape[0] != side:
+        face = cv2.resize(face, (side, side), interpolation=cv2.INTER_CUBIC)
     hop = pipe.window_length(config) - 1
     gen = torch.Generator().manual_seed(subclip_seed(config.seed, 200_000 + index))
     return pipe.refine(cond, face, np.arange(frame - hop, frame + 1), strength, gen, config)
@@ -248,9 +252,7 @@ def generate_cascade(pipe: AvatarPipeline, image: np.ndarray, audio: np.ndarray,
     for k, key in enumerate(keys[1:] if cascade.keyframe_refine else [], start=1):  # frame 0 is given
         p, shot = key["frame"], subclip_shots[k]  # under the shot of the sub-clip it starts
         cv2.imwrite(str(stage_dir / "keyframes" / f"blueprint_{p:06d}.png"), cv2.cvtColor(key["face"], cv2.COLOR_RGB2BGR))
-        face = key["face"] if key["face"].shape[0] == side else cv2.resize(key["face"], (side, side),
-                                                                              interpolation=cv2.INTER_CUBIC)
-        key["face"] = refine_keyframe(pipe, shot_conditions(shot), face, p, k, cascade.keyframe_refine, config)
+        key["face"] = refine_keyframe(pipe, shot_conditions(shot), key["face"], p, k, cascade.keyframe_refine, config)
         key["refined"] = {"strength": cascade.keyframe_refine, "prompt": shot.prompt,
                           "identity": scorer.identity(key["face"]), "sharpness": scorer.sharpness(key["face"])}
     for k in keys:
